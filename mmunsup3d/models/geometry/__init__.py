@@ -1,0 +1,7 @@
+from .camera import (euler_to_rotmat, lift_to_3d, normalize_2d, project, root_center, rotate,
+                     sample_rotations)
+
+__all__ = [
+    'normalize_2d', 'lift_to_3d', 'euler_to_rotmat', 'sample_rotations', 'rotate', 'project',
+    'root_center'
+]

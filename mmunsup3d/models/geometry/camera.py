@@ -1,0 +1,176 @@
+"""Camera geometry for unsupervised lifting: small, pure, batched, differentiable functions.
+
+Conventions (camera frame, as in Human3.6M's camera coordinates and MMPose's lifting targets):
+x to the right, y down, z forward (away from the camera). Poses are ``(..., J, C)`` tensors with
+J joints and C = 2 (image plane) or 3 (camera space). Rotations act on row vectors as
+``X @ R.transpose(-1, -2)``, i.e. ``R`` maps old camera coordinates to new ones.
+
+The lifting model follows Chen et al. (CVPR 2019) as reproduced by Yu et al. (ICCV 2021) and
+ElePose (CVPR 2022): 2D input is root-centred and scaled so the head-to-root distance is ``1/c``;
+the network predicts a depth offset ``d`` per joint and the 3D point is
+``X = (x * z, y * z, z)`` with ``z = max(min_depth, d + c)``. With ``c = 10`` a person is about
+one unit tall in 3D and stands ten units from the camera, so perspective effects are mild and
+bounded, and ``min_depth`` keeps every joint in front of the camera.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    'normalize_2d', 'lift_to_3d', 'euler_to_rotmat', 'sample_rotations', 'rotate', 'project',
+    'root_center'
+]
+
+
+def root_center(points: Tensor, root_idx: int = 0) -> Tensor:
+    """Subtract the root joint.
+
+    Args:
+        points: ``(..., J, C)`` poses.
+        root_idx: index of the root joint.
+
+    Returns:
+        ``(..., J, C)`` poses with the root at the origin.
+    """
+    return points - points[..., root_idx:root_idx + 1, :]
+
+
+def normalize_2d(keypoints: Tensor,
+                 root_idx: int = 0,
+                 head_idx: int = 10,
+                 c: float = 10.0,
+                 eps: float = 1e-8) -> Tuple[Tensor, Tensor]:
+    """Root-centre 2D poses and scale them so that ``|head - root| = 1 / c``.
+
+    The result is invariant to image translation and scale, so pixel coordinates can be fed
+    directly (no intrinsics needed). Scale-invariance is why an unsupervised lifter is only
+    defined up to scale and is evaluated with N-MPJPE / P-MPJPE.
+
+    Args:
+        keypoints: ``(..., J, 2)`` 2D poses (pixels or any image-plane unit).
+        root_idx: root joint (Human3.6M: 0, pelvis).
+        head_idx: head joint (Human3.6M: 10, head top).
+        c: depth offset of the lifting model; the normalised head-root distance is ``1/c``.
+        eps: lower bound of the head-root distance, so a degenerate pose cannot divide by 0.
+
+    Returns:
+        ``(normalized, scale)``: ``(..., J, 2)`` normalised poses and the ``(...,)`` factor that
+        multiplied the root-centred input.
+    """
+    centred = root_center(keypoints, root_idx)
+    dist = centred[..., head_idx, :].norm(dim=-1).clamp_min(eps)
+    scale = (1.0 / c) / dist
+    return centred * scale[..., None, None], scale
+
+
+def lift_to_3d(keypoints_2d: Tensor,
+               depth: Tensor,
+               c: float = 10.0,
+               min_depth: float = 1.0) -> Tensor:
+    """Back-project normalised 2D poses with predicted depth offsets.
+
+    Args:
+        keypoints_2d: ``(..., J, 2)`` normalised image-plane coordinates (x/z, y/z).
+        depth: ``(..., J)`` depth offsets predicted by a lifter.
+        c: constant added to the offsets (the person's nominal distance).
+        min_depth: smallest allowed depth, keeping joints in front of the camera.
+
+    Returns:
+        ``(..., J, 3)`` camera-space points ``(x z, y z, z)`` with ``z = max(min_depth, d + c)``.
+    """
+    z = (depth + c).clamp_min(min_depth).unsqueeze(-1)
+    return torch.cat([keypoints_2d * z, z], dim=-1)
+
+
+def project(points: Tensor, min_depth: float = 1e-3) -> Tensor:
+    """Pinhole projection with unit focal length and principal point at the origin.
+
+    Args:
+        points: ``(..., J, 3)`` camera-space points.
+        min_depth: depths below it are clamped so a point behind the camera cannot flip sign or
+            divide by zero (a rotated, badly lifted pose can end up there early in training).
+
+    Returns:
+        ``(..., J, 2)`` image-plane coordinates ``(x / z, y / z)``.
+    """
+    return points[..., :2] / points[..., 2:].clamp_min(min_depth)
+
+
+def rotate(points: Tensor, rotmat: Tensor) -> Tensor:
+    """Apply rotations to poses.
+
+    Args:
+        points: ``(B, J, 3)`` (or ``(..., J, 3)``) camera-space points.
+        rotmat: ``(B, 3, 3)`` (or ``(..., 3, 3)``) rotation matrices; broadcast over joints.
+
+    Returns:
+        ``(B, J, 3)`` rotated points ``points @ rotmat^T``. Use ``rotmat.transpose(-1, -2)`` for
+        the inverse rotation.
+    """
+    return points @ rotmat.transpose(-1, -2)
+
+
+def euler_to_rotmat(azimuth: Tensor, elevation: Tensor, roll: Tensor) -> Tensor:
+    """Rotation matrices from camera-frame Euler angles (radians).
+
+    ``R = R_roll(z) @ R_elev(x) @ R_azim(y)``: first turn the subject about the camera's vertical
+    axis (y, pointing down), then tilt it about the horizontal axis x, then roll about the
+    optical axis z. This is how a camera orbiting the subject's root sees it.
+
+    Args:
+        azimuth: ``(B,)`` rotation about the camera y axis.
+        elevation: ``(B,)`` rotation about the camera x axis.
+        roll: ``(B,)`` rotation about the camera z axis.
+
+    Returns:
+        ``(B, 3, 3)`` rotation matrices (orthonormal, determinant +1).
+    """
+    zeros, ones = torch.zeros_like(azimuth), torch.ones_like(azimuth)
+    ca, sa = torch.cos(azimuth), torch.sin(azimuth)
+    ce, se = torch.cos(elevation), torch.sin(elevation)
+    cr, sr = torch.cos(roll), torch.sin(roll)
+    r_azim = torch.stack([ca, zeros, sa, zeros, ones, zeros, -sa, zeros, ca], -1).view(-1, 3, 3)
+    r_elev = torch.stack([ones, zeros, zeros, zeros, ce, -se, zeros, se, ce], -1).view(-1, 3, 3)
+    r_roll = torch.stack([cr, -sr, zeros, sr, cr, zeros, zeros, zeros, ones], -1).view(-1, 3, 3)
+    return r_roll @ r_elev @ r_azim
+
+
+def sample_rotations(num: int,
+                     max_azimuth_deg: float = 140.0,
+                     max_elevation_deg: float = 20.0,
+                     max_roll_deg: Optional[float] = None,
+                     elevation_center: Optional[Tensor] = None,
+                     generator: Optional[torch.Generator] = None,
+                     device: Optional[torch.device] = None,
+                     dtype: torch.dtype = torch.float32) -> Tensor:
+    """Sample random virtual cameras around the subject.
+
+    Azimuth ~ U(-B_az, B_az), elevation ~ U(-B_el, B_el) (+ an optional per-sample centre, used
+    by the learned elevation prior), roll ~ U(-B_roll, B_roll) with ``B_roll = B_el / 2`` by
+    default, as in the public reproduction of Chen et al. (B_az = 140°, B_el = 20°).
+
+    Args:
+        num: number of rotations B.
+        max_azimuth_deg: B_az in degrees.
+        max_elevation_deg: B_el in degrees.
+        max_roll_deg: B_roll in degrees; ``None`` means ``max_elevation_deg / 2``.
+        elevation_center: optional ``(B,)`` elevation offsets in radians.
+        generator: optional torch generator for reproducible sampling.
+        device: device of the result.
+        dtype: dtype of the result.
+
+    Returns:
+        ``(B, 3, 3)`` rotation matrices.
+    """
+    if max_roll_deg is None:
+        max_roll_deg = max_elevation_deg / 2.0
+    u = torch.rand(num, 3, generator=generator, device=device, dtype=dtype) * 2.0 - 1.0
+    bounds = torch.tensor([max_azimuth_deg, max_elevation_deg, max_roll_deg],
+                          device=device, dtype=dtype) * (math.pi / 180.0)
+    angles = u * bounds
+    elevation = angles[:, 1]
+    if elevation_center is not None:
+        elevation = elevation + elevation_center.to(dtype)
+    return euler_to_rotmat(angles[:, 0], elevation, angles[:, 2])

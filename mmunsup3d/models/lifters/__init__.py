@@ -1,0 +1,3 @@
+from .residual_lifter import ResidualLifter
+
+__all__ = ['ResidualLifter']
