@@ -1,3 +1,4 @@
+from .flat_depth import FlatDepthLifter
 from .residual_lifter import ResidualLifter
 
-__all__ = ['ResidualLifter']
+__all__ = ['ResidualLifter', 'FlatDepthLifter']

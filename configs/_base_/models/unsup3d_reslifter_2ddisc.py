@@ -1,0 +1,35 @@
+# Chen et al. (CVPR 2019) core model, hyper-parameters as in the public reproduction (Yu et al.):
+# residual lifter, 2D discriminator, random cameras (azimuth ±140°, elevation ±20°,
+# roll ±10°), Adam 2e-4 with weight decay 1e-4 for both networks, LR x0.95 per epoch.
+lifter_width = 1024
+lifter_blocks = 4
+model = dict(
+    type='Unsup3DLifter',
+    lifter=dict(
+        type='ResidualLifter', num_keypoints=17, in_channels=2, width=lifter_width,
+        num_blocks=lifter_blocks, dropout=0.25),
+    discriminator=dict(type='PoseDiscriminator2D', num_keypoints=17, width=1024, num_blocks=3),
+    depth_offset=10.0,
+    min_depth=1.0,
+    rotation=dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None),
+    loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0),
+    # Horizontal flips of the 2D input (with left/right swapped) are valid 2D poses.
+    train_cfg=dict(flip_prob=0.5),
+    # Unsupervised predictions have no metric scale: for plain MPJPE they are rescaled so that
+    # the pelvis-to-head-top distance is 0.72 m, an adult-size prior (N-/P-MPJPE ignore it).
+    test_cfg=dict(output_head_root=0.72),
+)
+
+optim_wrapper = dict(
+    constructor='Unsup3DOptimWrapperConstructor',
+    lifter=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4, weight_decay=1e-4)),
+    discriminator=dict(
+        type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4, weight_decay=1e-4)),
+)
+param_scheduler = dict(
+    lifter=[dict(type='ExponentialLR', gamma=0.95, by_epoch=True)],
+    discriminator=[dict(type='ExponentialLR', gamma=0.95, by_epoch=True)],
+)
+# The GAN step calls each sub-network separately, so each is wrapped on its own.
+model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)

@@ -1,0 +1,3 @@
+from .inference import init_lifter, lift_keypoints
+
+__all__ = ['init_lifter', 'lift_keypoints']

@@ -1,0 +1,11 @@
+from .cameras import (camera_to_pixel, look_at_camera, sample_h36m_like_camera,
+                      world_to_camera)
+from .mocap_dataset import MocapProjectionDataset, resolve_data_file
+from .pose_array_dataset import (PoseArrayDataset, h36m_metainfo, subsample_labelled,
+                                 unsup3d_collate)
+
+__all__ = [
+    'PoseArrayDataset', 'MocapProjectionDataset', 'unsup3d_collate', 'h36m_metainfo',
+    'subsample_labelled', 'resolve_data_file', 'look_at_camera', 'sample_h36m_like_camera',
+    'world_to_camera', 'camera_to_pixel'
+]

@@ -1,0 +1,3 @@
+from .optim_wrappers import Unsup3DOptimWrapperConstructor
+
+__all__ = ['Unsup3DOptimWrapperConstructor']

@@ -1,0 +1,3 @@
+from .multi_optim_wrapper_constructor import Unsup3DOptimWrapperConstructor
+
+__all__ = ['Unsup3DOptimWrapperConstructor']

@@ -1,0 +1,297 @@
+"""Unsupervised 3D lifting with geometric self-supervision (Chen et al., CVPR 2019)."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
+from ..geometry import lift_to_3d, normalize_2d, project, root_center, rotate, sample_rotations
+
+# Human3.6M-17 left/right joint pairs, used for horizontal-flip augmentation.
+H36M_FLIP_PAIRS = ((1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16))
+
+
+def _flip_indices(num_keypoints: int, pairs: Sequence[Tuple[int, int]]) -> List[int]:
+    idx = list(range(num_keypoints))
+    for a, b in pairs:
+        idx[a], idx[b] = b, a
+    return idx
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The bare module behind a (Separate)DistributedDataParallel wrapper."""
+    return module.module if hasattr(module, 'module') and not isinstance(
+        module, BaseModel) else module
+
+
+def scale_aligned_error(pred: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
+    """Mean per-joint error after the optimal scaling of ``pred`` (N-MPJPE as a loss).
+
+    Args:
+        pred: ``(B, J, 3)`` root-centred predictions.
+        target: ``(B, J, 3)`` root-centred targets.
+
+    Returns:
+        ``(B,)`` mean joint error per sample, in the target's unit.
+    """
+    scale = (pred * target).sum((-1, -2)) / (pred * pred).sum((-1, -2)).clamp_min(eps)
+    return (pred * scale[:, None, None] - target).norm(dim=-1).mean(-1)
+
+
+@MODELS.register_module()
+class Unsup3DLifter(BaseModel):
+    """Lift 2D poses to 3D without 3D labels: lift, rotate, project, lift again, rotate back.
+
+    One training step (``train_step``):
+
+    1. ``x`` (normalised 2D, root at 0, head-root distance 1/c) -> lifter -> depths -> ``X1``.
+    2. ``X1`` is root-centred and rotated by a random virtual camera ``R`` about its root, put
+       back at the root's depth and projected: ``y``, renormalised by factor ``s``.
+    3. ``y`` -> lifter -> ``X2`` (root-centred). 3D consistency: ``X2 / s ~ R X1``.
+    4. ``X2 / s`` is rotated back by ``R^T``, placed at the root and projected. 2D consistency:
+       this reprojection ~ ``x``.
+    5. The 2D discriminator scores ``y`` against real ``x`` (and, optionally, a temporal
+       discriminator scores consecutive pairs); the lifter is trained to fool it.
+
+    Generator (lifter) and discriminator(s) are updated separately through an
+    :class:`~mmengine.optim.OptimWrapperDict` whose keys are this model's attribute names
+    (``lifter``, ``discriminator``...). Without a discriminator a plain ``OptimWrapper`` is fine.
+
+    Args:
+        lifter: config of the lifting network (maps ``(B, J, C)`` to ``(B, J)`` depth offsets).
+        discriminator: config of the 2D pose discriminator, or ``None`` to train without it.
+        num_keypoints: number of joints J.
+        root_idx: root joint index (pelvis).
+        head_idx: head joint used for scale normalisation.
+        depth_offset: ``c`` in ``z = max(min_depth, d + c)``.
+        min_depth: smallest depth of a lifted joint.
+        rotation: random camera ranges: ``max_azimuth_deg``, ``max_elevation_deg``,
+            ``max_roll_deg`` (``None`` = half the elevation range).
+        loss_weights: weights of ``loss_2d`` (reprojection), ``loss_3d`` (consistency),
+            ``loss_adv`` (generator adversarial term) and ``loss_sup`` (supervised 3D term, only
+            on samples that carry 3D; 0 in the unsupervised setting).
+        flip_pairs: left/right joint pairs for flip augmentation.
+        train_cfg: ``flip_prob`` (probability of mirroring a training 2D pose, a valid 2D pose
+            augmentation that needs no 3D).
+        test_cfg: ``output_head_root`` (metres): predictions are rescaled so the 3D head-root
+            distance equals it; ``None`` keeps model units. Only plain MPJPE depends on it.
+        data_preprocessor: MMEngine data preprocessor config.
+        init_cfg: MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 lifter: dict,
+                 discriminator: Optional[dict] = None,
+                 num_keypoints: int = 17,
+                 root_idx: int = 0,
+                 head_idx: int = 10,
+                 depth_offset: float = 10.0,
+                 min_depth: float = 1.0,
+                 rotation: Optional[dict] = None,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 flip_pairs: Sequence[Tuple[int, int]] = H36M_FLIP_PAIRS,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='BaseDataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.lifter = MODELS.build(lifter)
+        self.discriminator = MODELS.build(discriminator) if discriminator else None
+        self.num_keypoints = num_keypoints
+        self.root_idx = root_idx
+        self.head_idx = head_idx
+        self.depth_offset = depth_offset
+        self.min_depth = min_depth
+        self.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
+        self.rotation.update(rotation or {})
+        weights = dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_sup=0.0)
+        unknown = set(loss_weights or {}) - set(weights)
+        if unknown:
+            raise KeyError(f'Unknown loss weight(s) {sorted(unknown)}; '
+                           f'known: {sorted(weights)}')
+        weights.update(loss_weights or {})
+        if weights['loss_adv'] > 0 and self.discriminator is None:
+            raise ValueError('loss_weights.loss_adv > 0 needs a discriminator; set it to 0 '
+                             'for self-consistency-only training')
+        self.loss_weights = weights
+        self.train_cfg = dict(flip_prob=0.0)
+        self.train_cfg.update(train_cfg or {})
+        self.test_cfg = dict(output_head_root=None)
+        self.test_cfg.update(test_cfg or {})
+        self.register_buffer(
+            'flip_index', torch.tensor(_flip_indices(num_keypoints, flip_pairs)),
+            persistent=False)
+
+    # ------------------------------------------------------------------ helpers
+    def _check_keypoints(self, kpts: Tensor) -> None:
+        if kpts.ndim < 3 or kpts.shape[-2:] != (self.num_keypoints, 2):
+            raise ValueError(f'{type(self).__name__} expects 2D keypoints of shape '
+                             f'(B, {self.num_keypoints}, 2), got {tuple(kpts.shape)}')
+
+    def normalize(self, keypoints_2d: Tensor) -> Tensor:
+        """``(..., J, 2)`` pixels -> root-centred, head-root distance ``1/c``."""
+        return normalize_2d(keypoints_2d, self.root_idx, self.head_idx, self.depth_offset)[0]
+
+    def lift(self, x: Tensor, lifter: Optional[nn.Module] = None) -> Tensor:
+        """``(B, J, 2)`` normalised 2D -> ``(B, J, 3)`` camera-space 3D (model units)."""
+        lifter = self.lifter if lifter is None else lifter
+        return lift_to_3d(x, lifter(x), self.depth_offset, self.min_depth)
+
+    def _flip(self, x: Tensor) -> Tensor:
+        """Mirror normalised 2D poses horizontally and swap left/right joints."""
+        flipped = x[..., self.flip_index, :].clone()
+        flipped[..., 0] = -flipped[..., 0]
+        return flipped
+
+    def _augment(self, x: Tensor) -> Tensor:
+        prob = self.train_cfg.get('flip_prob', 0.0)
+        if prob <= 0:
+            return x
+        mask = torch.rand(x.shape[0], device=x.device) < prob
+        return torch.where(mask[:, None, None], self._flip(x), x)
+
+    # ------------------------------------------------------------------ the cycle
+    def cycle(self, x: Tensor) -> Dict[str, Tensor]:
+        """Run lift -> rotate -> project -> lift -> rotate back on a batch.
+
+        Args:
+            x: ``(B, J, 2)`` normalised 2D poses.
+
+        Returns:
+            dict with ``pose_3d`` (``(B, J, 3)`` first lift, root-centred), ``fake_2d``
+            (``(B, J, 2)`` normalised synthetic projections), ``loss_2d`` and ``loss_3d``
+            (``(B,)`` per-sample errors).
+        """
+        batch = x.shape[0]
+        x3d = self.lift(x)
+        root = x3d[:, self.root_idx:self.root_idx + 1]  # (B, 1, 3): (0, 0, z_root)
+        pose = x3d - root
+        rot = sample_rotations(batch, device=x.device, dtype=x.dtype, **self.rotation)
+        pose_rot = rotate(pose, rot)
+        # Same root depth as the first lift: with R = I the projection reproduces x exactly.
+        fake, scale = normalize_2d(
+            project(pose_rot + root), self.root_idx, self.head_idx, self.depth_offset)
+        pose2 = root_center(self.lift(fake), self.root_idx) / scale[:, None, None]
+        loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
+        reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root)
+        loss_2d = (reproj - x).norm(dim=-1).mean(-1)
+        return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d)
+
+    def generator_losses(self, inputs: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Tensor]:
+        """Losses of the lifter and the synthetic 2D poses for the discriminator step."""
+        x = self._augment(self.normalize(inputs['keypoints_2d']))
+        w = self.loss_weights
+        out = self.cycle(x)
+        losses = dict(
+            loss_2d=w['loss_2d'] * out['loss_2d'].mean(),
+            loss_3d=w['loss_3d'] * out['loss_3d'].mean())
+        if self.discriminator is not None and w['loss_adv'] > 0:
+            disc = _unwrap(self.discriminator)
+            # Frozen: the generator step must leave no gradient in the discriminator.
+            req = [p.requires_grad for p in disc.parameters()]
+            disc.requires_grad_(False)
+            logits = disc(out['fake_2d'])
+            for p, r in zip(disc.parameters(), req):
+                p.requires_grad_(r)
+            losses['loss_adv'] = w['loss_adv'] * F.binary_cross_entropy_with_logits(
+                logits, torch.ones_like(logits))
+        if w['loss_sup'] > 0 and 'keypoints_3d' in inputs:
+            has_3d = inputs.get('has_3d')
+            has_3d = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) \
+                if has_3d is None else has_3d.bool()
+            # Flip is not applied to 3D targets, so supervise the unflipped pose.
+            target = root_center(inputs['keypoints_3d'], self.root_idx)
+            pose = out['pose_3d'] if self.train_cfg.get('flip_prob', 0.0) <= 0 else \
+                root_center(self.lift(self.normalize(inputs['keypoints_2d'])), self.root_idx)
+            err = scale_aligned_error(pose, target)
+            # Mean over labelled samples; 0 (with a graph) when a batch has none.
+            losses['loss_sup'] = w['loss_sup'] * (err * has_3d).sum() / has_3d.sum().clamp_min(1)
+        return losses, out['fake_2d'].detach(), x
+
+    def discriminator_losses(self, real: Tensor, fake: Tensor) -> Dict[str, Tensor]:
+        """BCE losses of the 2D discriminator; real and fake go through in one batch."""
+        logits = self.discriminator(torch.cat([real, fake], 0))
+        real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+        loss_real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+        loss_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return dict(loss_disc=0.5 * (loss_real + loss_fake))
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: Union[OptimWrapper, OptimWrapperDict]) -> Dict[str, Tensor]:
+        """One generator update, then one discriminator update (mmagic-style GAN step)."""
+        data = self.data_preprocessor(data, True)
+        inputs = data['inputs']
+        self._check_keypoints(inputs['keypoints_2d'])
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            g_wrapper = optim_wrapper['lifter']
+            d_wrapper = optim_wrapper['discriminator'] if 'discriminator' in \
+                optim_wrapper.keys() else None
+        else:
+            g_wrapper, d_wrapper = optim_wrapper, None
+        if self.discriminator is not None and d_wrapper is None:
+            raise KeyError('This model has a discriminator: optim_wrapper must be an '
+                           'OptimWrapperDict with "lifter" and "discriminator" entries '
+                           '(constructor="Unsup3DOptimWrapperConstructor")')
+        with g_wrapper.optim_context(self.lifter):
+            g_losses, fake, real = self.generator_losses(inputs)
+        g_loss, log_vars = self.parse_losses(g_losses)
+        g_wrapper.update_params(g_loss)
+        if self.discriminator is not None:
+            with d_wrapper.optim_context(self.discriminator):
+                d_losses = self.discriminator_losses(real.detach(), fake)
+            d_loss, d_log = self.parse_losses(d_losses)
+            d_wrapper.update_params(d_loss)
+            log_vars.pop('loss')
+            log_vars.update({k: v for k, v in d_log.items() if k != 'loss'})
+            log_vars['loss'] = g_loss.detach() + d_loss.detach()
+        return log_vars
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_3d(self, keypoints_2d: Tensor) -> Tensor:
+        """Lift pixel (or any image-plane) 2D poses.
+
+        Args:
+            keypoints_2d: ``(B, J, 2)`` 2D poses.
+
+        Returns:
+            ``(B, J, 3)`` root-relative camera-frame 3D (x right, y down, z forward), in
+            metres scaled by ``test_cfg.output_head_root`` or in model units.
+        """
+        self._check_keypoints(keypoints_2d)
+        pose = root_center(self.lift(self.normalize(keypoints_2d)), self.root_idx)
+        head_root = self.test_cfg.get('output_head_root')
+        if head_root:
+            dist = pose[:, self.head_idx].norm(dim=-1).clamp_min(1e-8)
+            pose = pose * (head_root / dist)[:, None, None]
+        return pose
+
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[List[PoseDataSample]] = None,
+                mode: str = 'tensor'):
+        """MMEngine entry point: ``tensor`` (3D poses), ``predict`` or ``loss``."""
+        if mode == 'tensor':
+            return self.predict_3d(inputs['keypoints_2d'])
+        if mode == 'predict':
+            pose = self.predict_3d(inputs['keypoints_2d']).cpu().numpy()
+            if data_samples is None:
+                data_samples = [PoseDataSample() for _ in range(pose.shape[0])]
+            for sample, kpts in zip(data_samples, pose):
+                pred = InstanceData()
+                pred.keypoints = kpts[None].astype(np.float32)  # (1, J, 3), as MMPose's lifters
+                pred.keypoint_scores = np.ones((1, kpts.shape[0]), dtype=np.float32)
+                sample.pred_instances = pred
+            return data_samples
+        if mode == 'loss':
+            losses, _, _ = self.generator_losses(inputs)
+            return losses
+        raise ValueError(f'Invalid mode "{mode}"; expected tensor, predict or loss')

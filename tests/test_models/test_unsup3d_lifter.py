@@ -1,0 +1,185 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from mmpose.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmpose.structures import PoseDataSample
+
+
+def small_model_cfg(**kw):
+    cfg = dict(
+        type='Unsup3DLifter',
+        lifter=dict(type='ResidualLifter', width=64, num_blocks=2, dropout=0.0),
+        discriminator=dict(type='PoseDiscriminator2D', width=32, num_blocks=1),
+        loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0))
+    cfg.update(kw)
+    return cfg
+
+
+def fake_batch(batch=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pose = torch.randn(batch, 17, 3, generator=g) * 0.3
+    pose[..., 2] += 5.0
+    pix = pose[..., :2] / pose[..., 2:] * 1000 + 500
+    return {'inputs': {'keypoints_2d': pix}}
+
+
+def build_wrappers(model):
+    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type='Unsup3DOptimWrapperConstructor',
+            optim_wrapper_cfg=dict(
+                lifter=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3)),
+                discriminator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3)))))
+    return ctor(model)
+
+
+def test_residual_lifter_shapes_and_errors():
+    lifter = MODELS.build(dict(type='ResidualLifter', width=32, num_blocks=3))
+    assert lifter(torch.randn(5, 17, 2)).shape == (5, 17)
+    assert lifter(torch.randn(5, 34, 1)).shape == (5, 17)  # MMPose's (B, K*C, T) packing
+    assert len(lifter.blocks) == 3
+    with pytest.raises(ValueError, match='17 joints x 2 channels'):
+        lifter(torch.randn(5, 16, 2))
+    backbone = MODELS.build(dict(type='ResidualLifter', width=32, as_backbone=True))
+    feats = backbone(torch.randn(5, 34, 1))
+    assert isinstance(feats, tuple) and feats[0].shape == (5, 32, 1)
+
+
+def test_discriminator_shapes_and_no_batchnorm():
+    disc = MODELS.build(dict(type='PoseDiscriminator2D', width=32, num_blocks=2))
+    assert disc(torch.randn(6, 17, 2)).shape == (6, )
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in disc.modules())
+    temporal = MODELS.build(dict(type='PoseDiscriminator2D', width=32, num_frames=2))
+    assert temporal(torch.randn(6, 2, 17, 2)).shape == (6, )
+    with pytest.raises(ValueError, match='expects 68 inputs'):
+        temporal(torch.randn(6, 17, 2))
+
+
+def test_optim_wrapper_dict_per_submodule():
+    model = MODELS.build(small_model_cfg())
+    wrappers = build_wrappers(model)
+    assert isinstance(wrappers, OptimWrapperDict)
+    assert set(wrappers.keys()) == {'lifter', 'discriminator'}
+    lifter_params = {id(p) for p in model.lifter.parameters()}
+    opt_params = {id(p) for g in wrappers['lifter'].optimizer.param_groups for p in g['params']}
+    assert lifter_params == opt_params
+
+
+def test_optim_constructor_unknown_module():
+    model = MODELS.build(small_model_cfg())
+    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(type='Unsup3DOptimWrapperConstructor',
+             optim_wrapper_cfg=dict(
+                 generator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3)))))
+    with pytest.raises(AttributeError, match="no sub-module.*'generator'"):
+        ctor(model)
+
+
+def test_train_step_updates_both_networks_and_logs_losses():
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg())
+    wrappers = build_wrappers(model)
+    before_l = copy.deepcopy(model.lifter.state_dict())
+    before_d = copy.deepcopy(model.discriminator.state_dict())
+    log = model.train_step(fake_batch(), wrappers)
+    assert {'loss', 'loss_2d', 'loss_3d', 'loss_adv', 'loss_disc'} <= set(log)
+    assert all(torch.isfinite(v) for v in log.values())
+    changed = lambda a, b: any(not torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert changed(before_l, model.lifter.state_dict())
+    assert changed(before_d, model.discriminator.state_dict())
+    # update_params zeroes gradients: nothing is left over for the next step.
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+
+
+def test_generator_loss_leaves_discriminator_without_gradient():
+    model = MODELS.build(small_model_cfg())
+    losses, fake, real = model.generator_losses(fake_batch()['inputs'])
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.discriminator.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
+    assert all(p.requires_grad for p in model.discriminator.parameters())  # restored
+    assert not fake.requires_grad and fake.shape == (16, 17, 2)
+
+
+def test_discriminator_step_leaves_lifter_untouched():
+    model = MODELS.build(small_model_cfg())
+    _, fake, real = model.generator_losses(fake_batch()['inputs'])
+    d_losses = model.discriminator_losses(real.detach(), fake)
+    d_losses['loss_disc'].backward()
+    assert all(p.grad is None for p in model.lifter.parameters())
+    assert any(p.grad is not None for p in model.discriminator.parameters())
+
+
+def test_cycle_is_consistent_for_a_perfect_lifter():
+    """With no rotation the cycle must be exactly consistent, whatever the lifter predicts."""
+    model = MODELS.build(small_model_cfg(discriminator=None, loss_weights=dict(loss_adv=0.0)))
+    model.rotation = dict(max_azimuth_deg=0.0, max_elevation_deg=0.0, max_roll_deg=0.0)
+    x = model.normalize(fake_batch()['inputs']['keypoints_2d'])
+    model.eval()
+    out = model.cycle(x)
+    # Identity rotation: the second lift sees exactly the first input, so both errors are 0.
+    assert out['loss_2d'].abs().max() < 1e-5
+    assert out['loss_3d'].abs().max() < 1e-4
+    assert torch.allclose(out['fake_2d'], x, atol=1e-6)
+
+
+def test_flat_poses_are_not_self_consistent_under_rotation():
+    model = MODELS.build(small_model_cfg(
+        lifter=dict(type='FlatDepthLifter'), discriminator=None, loss_weights=dict(loss_adv=0.0)))
+    x = model.normalize(fake_batch()['inputs']['keypoints_2d'])
+    out = model.cycle(x)
+    assert out['loss_3d'].mean() > 1e-2
+
+
+def test_predict_returns_pose_data_samples():
+    model = MODELS.build(small_model_cfg(test_cfg=dict(output_head_root=0.72))).eval()
+    batch = fake_batch(4)
+    samples = model(batch['inputs'], None, mode='predict')
+    assert len(samples) == 4 and isinstance(samples[0], PoseDataSample)
+    kpts = samples[0].pred_instances.keypoints
+    assert kpts.shape == (1, 17, 3)
+    assert np.allclose(kpts[0, 0], 0.0)
+    assert np.linalg.norm(kpts[0, 10]) == pytest.approx(0.72, rel=1e-5)
+
+
+def test_wrong_joint_count_is_rejected():
+    model = MODELS.build(small_model_cfg())
+    with pytest.raises(ValueError, match=r'\(B, 17, 2\)'):
+        model(dict(keypoints_2d=torch.zeros(2, 16, 2)), mode='tensor')
+
+
+def test_adv_weight_without_discriminator_is_an_error():
+    with pytest.raises(ValueError, match='needs a discriminator'):
+        MODELS.build(small_model_cfg(discriminator=None))
+    with pytest.raises(KeyError, match='Unknown loss weight'):
+        MODELS.build(small_model_cfg(loss_weights=dict(loss_foo=1.0)))
+
+
+def test_supervised_loss_only_on_labelled_rows():
+    model = MODELS.build(small_model_cfg(
+        discriminator=None, loss_weights=dict(loss_2d=0.0, loss_3d=0.0, loss_adv=0.0,
+                                              loss_sup=1.0)))
+    inputs = fake_batch(8)['inputs']
+    inputs['keypoints_3d'] = torch.randn(8, 17, 3)
+    inputs['has_3d'] = torch.zeros(8, dtype=torch.bool)
+    losses, _, _ = model.generator_losses(inputs)
+    assert losses['loss_sup'].item() == 0.0
+    inputs['has_3d'][:3] = True
+    losses, _, _ = model.generator_losses(inputs)
+    assert losses['loss_sup'].item() > 0
+    losses['loss_sup'].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
+
+
+def test_train_step_with_plain_optim_wrapper_without_discriminator():
+    model = MODELS.build(small_model_cfg(discriminator=None, loss_weights=dict(loss_adv=0.0)))
+    wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
+    log = model.train_step(fake_batch(), wrapper)
+    assert 'loss_adv' not in log and 'loss_disc' not in log
+    model_d = MODELS.build(small_model_cfg())
+    with pytest.raises(KeyError, match='OptimWrapperDict'):
+        model_d.train_step(fake_batch(), OptimWrapper(torch.optim.Adam(model_d.parameters())))
