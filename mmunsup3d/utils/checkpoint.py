@@ -72,8 +72,10 @@ def safe_torch_load(path: str, map_location: Optional[Union[str, torch.device]] 
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        # Not torch's ``safe_globals`` context manager: on exit it would also remove these
+        # globals from the process-wide list that MMEngine's own loaders rely on.
+        allow_checkpoint_globals()
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         if 'Unsupported global' in msg or 'not an allowed global' in msg or \
