@@ -12,7 +12,8 @@ import sys
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
-MIM_ITEMS = ('configs', 'tools', 'model-index.yml', 'model_zoo.md')
+MIM_ITEMS = ('configs', 'tools', 'model-index.yml', 'model_zoo.md', 'data/pybullet_mocap',
+             'checkpoints')
 
 
 def get_version() -> str:
@@ -51,6 +52,7 @@ def add_mim_extension() -> None:
         if not osp.exists(src):
             continue
         dst = osp.join(mim_path, name)
+        os.makedirs(osp.dirname(dst), exist_ok=True)
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):

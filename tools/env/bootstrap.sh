@@ -45,8 +45,8 @@ WHEELS="$CACHE_ROOT/wheels/$PYTAG-torch$TORCH_VERSION"
 mkdir -p "$WHEELS"
 LOGDIR="$CACHE_ROOT/logs"; mkdir -p "$LOGDIR"
 
-step "install build tools (setuptools<70: mmcv's setup.py imports pkg_resources)"
-pipi --upgrade pip 'setuptools<70' wheel 'cython<4' ninja
+step "install build tools"
+pipi --upgrade pip wheel 'cython<4' ninja
 
 step "install torch $TORCH_VERSION + torchvision $TORCHVISION_VERSION"
 pipi "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
@@ -55,10 +55,10 @@ step "install pure-Python and binary dependencies (requirements/runtime.txt, tes
 pipi -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 
 # ---- mmcv with ops, built once per (python, torch) -------------------------------------
-step "pin setuptools<70 again (torch's deps may have upgraded it; mmcv needs pkg_resources)"
-pipi 'setuptools<70'
 MMCV_WHL="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
 if [ -z "$MMCV_WHL" ]; then
+  step "pin setuptools<70 for the build (mmcv's setup.py imports pkg_resources)"
+  pipi 'setuptools<70'
   step "build mmcv $MMCV_VERSION with ops from the PyPI sdist (about 10 min on 2 cores)"
   BUILD="$(mktemp -d)"; STEP_LOG="$LOGDIR/mmcv-build.log"
   "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
@@ -73,6 +73,8 @@ if [ -z "$MMCV_WHL" ]; then
   mv "$WHEELS/.tmp-$(basename "$src")" "$WHEELS/$(basename "$src")"
   rm -rf "$BUILD"; MMCV_WHL="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"; STEP_LOG=
 fi
+step "setuptools>=77 (torch 2.14) and <81 (mmengine's mmpose:: config scopes import pkg_resources)"
+pipi 'setuptools>=77,<81'
 step "install cached mmcv wheel $(basename "$MMCV_WHL")"
 pipi --no-deps "$MMCV_WHL"
 

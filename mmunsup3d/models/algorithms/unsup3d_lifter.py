@@ -177,11 +177,14 @@ class Unsup3DLifter(BaseModel):
         rot = sample_rotations(batch, device=x.device, dtype=x.dtype, **self.rotation)
         pose_rot = rotate(pose, rot)
         # Same root depth as the first lift: with R = I the projection reproduces x exactly.
+        # Depths are clamped at min_depth as in the lift, so a wild early prediction cannot
+        # project to near-infinite coordinates.
         fake, scale = normalize_2d(
-            project(pose_rot + root), self.root_idx, self.head_idx, self.depth_offset)
+            project(pose_rot + root, self.min_depth), self.root_idx, self.head_idx,
+            self.depth_offset)
         pose2 = root_center(self.lift(fake), self.root_idx) / scale[:, None, None]
         loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
-        reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root)
+        reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, self.min_depth)
         loss_2d = (reproj - x).norm(dim=-1).mean(-1)
         return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d)
 

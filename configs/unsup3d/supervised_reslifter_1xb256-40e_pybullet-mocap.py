@@ -1,0 +1,18 @@
+# Supervised reference: the same lifter and input normalisation, trained with the 3D ground
+# truth of every training pose (scale-aligned 3D loss, since 2D normalisation removes scale).
+# Same split and cameras as the unsupervised config; an upper bound, not an unsupervised result.
+_base_ = ['./unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py']
+
+model = dict(
+    discriminator=None,
+    loss_weights=dict(loss_2d=0.0, loss_3d=0.0, loss_adv=0.0, loss_sup=1.0),
+    train_cfg=dict(flip_prob=0.0),
+)
+train_dataloader = dict(dataset=dict(with_3d=True, labelled_fraction=1.0))
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=2e-4, weight_decay=1e-4))
+param_scheduler = [dict(type='ExponentialLR', gamma=0.95, by_epoch=True)]
+model_wrapper_cfg = dict(_delete_=True, type='MMDistributedDataParallel',
+                         broadcast_buffers=False)
