@@ -58,7 +58,7 @@ def main() -> None:
         print(format_mpjpe_results(metrics), flush=True)
         if args.out:
             with open(args.out, 'w', encoding='utf-8') as f:
-                json.dump(metrics, f, indent=2)
+                json.dump(metrics, f, indent=2, default=float)  # metrics are NumPy floats
     finish_launch()
 
 

@@ -145,11 +145,12 @@ class PoseArrayDataset(Dataset):
 
 
 @FUNCTIONS.register_module()
-def unsup3d_collate(data_batch: Any) -> Dict[str, Any]:
+def unsup3d_collate(data_batch: Any, _scope_: Optional[str] = None) -> Dict[str, Any]:
     """Collate for :class:`PoseArrayDataset`.
 
     Accepts a batch already assembled by ``__getitems__`` (returned as is, minus the marker) or
-    a list of single samples from ``__getitem__`` (stacked).
+    a list of single samples from ``__getitem__`` (stacked). ``_scope_`` is the registry scope
+    MMEngine's Runner passes along with the config; it is not used.
     """
     if isinstance(data_batch, dict) and data_batch.get(_BATCH_KEY):
         return {k: v for k, v in data_batch.items() if k != _BATCH_KEY}

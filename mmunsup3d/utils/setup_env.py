@@ -14,6 +14,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     from mmpose.utils import register_all_modules as mmpose_register_all_modules
     mmpose_register_all_modules(init_default_scope=False)
     import mmunsup3d.apis  # noqa: F401
+    import mmunsup3d.codecs  # noqa: F401
     import mmunsup3d.datasets  # noqa: F401
     import mmunsup3d.engine  # noqa: F401
     import mmunsup3d.evaluation  # noqa: F401
@@ -29,3 +30,32 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             import datetime
             DefaultScope.get_instance(
                 f'mmpose-{datetime.datetime.now()}', scope_name='mmpose')
+
+
+def register_config_scope() -> None:
+    """Let MMEngine resolve ``_base_ = ['mmunsup3d::<path under configs/>']``.
+
+    MMEngine 0.10.7 only accepts the ``pkg::`` prefix for packages in its hard-coded
+    ``MODULE2PACKAGE`` table, and finds ``<pkg>/.mim/configs`` through
+    ``get_installed_path``, which for a PEP 660 editable install (``pip install -e .``) points
+    at a non-existent ``site-packages/mmunsup3d``. Register the scope and, for this package
+    only, answer with the directory ``mmunsup3d`` is actually imported from. Idempotent.
+    """
+    import os.path as osp
+
+    from mmengine.config import config as config_module
+    from mmengine.config import utils as config_utils
+
+    config_utils.MODULE2PACKAGE.setdefault('mmunsup3d', 'mmunsup3d')
+    original = config_module.get_installed_path
+    if getattr(original, '_mmunsup3d_scope', False):
+        return
+    package_dir = osp.dirname(osp.dirname(osp.abspath(__file__)))  # .../mmunsup3d
+
+    def get_installed_path(package: str) -> str:
+        if package == 'mmunsup3d':
+            return package_dir
+        return original(package)
+
+    get_installed_path._mmunsup3d_scope = True
+    config_module.get_installed_path = get_installed_path

@@ -11,6 +11,9 @@ model = dict(
     discriminator=dict(type='PoseDiscriminator2D', num_keypoints=17, width=1024, num_blocks=3),
     depth_offset=10.0,
     min_depth=1.0,
+    # RMS scale normalisation instead of the paper's head-root distance: identical scale for
+    # upright people, but stable when the trunk points at the camera (see normalize_2d).
+    scale_mode='rms',
     rotation=dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None),
     loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0),
     # Horizontal flips of the 2D input (with left/right swapped) are valid 2D poses.

@@ -71,6 +71,8 @@ class Unsup3DLifter(BaseModel):
         head_idx: head joint used for scale normalisation.
         depth_offset: ``c`` in ``z = max(min_depth, d + c)``.
         min_depth: smallest depth of a lifted joint.
+        scale_mode: 2D scale normalisation, ``'head'`` (paper) or ``'rms'`` (robust to poses
+            whose trunk points at the camera; see :func:`normalize_2d`).
         rotation: random camera ranges: ``max_azimuth_deg``, ``max_elevation_deg``,
             ``max_roll_deg`` (``None`` = half the elevation range).
         loss_weights: weights of ``loss_2d`` (reprojection), ``loss_3d`` (consistency),
@@ -93,6 +95,7 @@ class Unsup3DLifter(BaseModel):
                  head_idx: int = 10,
                  depth_offset: float = 10.0,
                  min_depth: float = 1.0,
+                 scale_mode: str = 'head',
                  rotation: Optional[dict] = None,
                  loss_weights: Optional[Dict[str, float]] = None,
                  flip_pairs: Sequence[Tuple[int, int]] = H36M_FLIP_PAIRS,
@@ -110,6 +113,9 @@ class Unsup3DLifter(BaseModel):
         self.head_idx = head_idx
         self.depth_offset = depth_offset
         self.min_depth = min_depth
+        if scale_mode not in ('head', 'rms'):
+            raise ValueError(f"scale_mode must be 'head' or 'rms', got {scale_mode!r}")
+        self.scale_mode = scale_mode
         self.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
         self.rotation.update(rotation or {})
         weights = dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_sup=0.0)
@@ -136,9 +142,13 @@ class Unsup3DLifter(BaseModel):
             raise ValueError(f'{type(self).__name__} expects 2D keypoints of shape '
                              f'(B, {self.num_keypoints}, 2), got {tuple(kpts.shape)}')
 
+    def _normalize(self, keypoints_2d: Tensor) -> Tuple[Tensor, Tensor]:
+        return normalize_2d(keypoints_2d, self.root_idx, self.head_idx, self.depth_offset,
+                            mode=self.scale_mode)
+
     def normalize(self, keypoints_2d: Tensor) -> Tensor:
-        """``(..., J, 2)`` pixels -> root-centred, head-root distance ``1/c``."""
-        return normalize_2d(keypoints_2d, self.root_idx, self.head_idx, self.depth_offset)[0]
+        """``(..., J, 2)`` pixels -> root-centred, scale-normalised (``scale_mode``)."""
+        return self._normalize(keypoints_2d)[0]
 
     def lift(self, x: Tensor, lifter: Optional[nn.Module] = None) -> Tensor:
         """``(B, J, 2)`` normalised 2D -> ``(B, J, 3)`` camera-space 3D (model units)."""
@@ -159,6 +169,20 @@ class Unsup3DLifter(BaseModel):
         return torch.where(mask[:, None, None], self._flip(x), x)
 
     # ------------------------------------------------------------------ the cycle
+    def draw_rotations(self, x: Tensor) -> Tensor:
+        """Draw the random virtual cameras of a training batch.
+
+        The cycle's only random draw besides flips and dropout. Tests override it to tie each
+        sample's rotation to the sample itself (multi-process vs. single-process parity).
+
+        Args:
+            x: ``(B, J, 2)`` normalised 2D poses.
+
+        Returns:
+            ``(B, 3, 3)`` rotation matrices (``rotation`` ranges).
+        """
+        return sample_rotations(x.shape[0], device=x.device, dtype=x.dtype, **self.rotation)
+
     def cycle(self, x: Tensor) -> Dict[str, Tensor]:
         """Run lift -> rotate -> project -> lift -> rotate back on a batch.
 
@@ -170,18 +194,15 @@ class Unsup3DLifter(BaseModel):
             (``(B, J, 2)`` normalised synthetic projections), ``loss_2d`` and ``loss_3d``
             (``(B,)`` per-sample errors).
         """
-        batch = x.shape[0]
         x3d = self.lift(x)
         root = x3d[:, self.root_idx:self.root_idx + 1]  # (B, 1, 3): (0, 0, z_root)
         pose = x3d - root
-        rot = sample_rotations(batch, device=x.device, dtype=x.dtype, **self.rotation)
+        rot = self.draw_rotations(x)
         pose_rot = rotate(pose, rot)
         # Same root depth as the first lift: with R = I the projection reproduces x exactly.
         # Depths are clamped at min_depth as in the lift, so a wild early prediction cannot
         # project to near-infinite coordinates.
-        fake, scale = normalize_2d(
-            project(pose_rot + root, self.min_depth), self.root_idx, self.head_idx,
-            self.depth_offset)
+        fake, scale = self._normalize(project(pose_rot + root, self.min_depth))
         pose2 = root_center(self.lift(fake), self.root_idx) / scale[:, None, None]
         loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
         reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, self.min_depth)

@@ -41,8 +41,17 @@ def normalize_2d(keypoints: Tensor,
                  root_idx: int = 0,
                  head_idx: int = 10,
                  c: float = 10.0,
+                 mode: str = 'head',
+                 rms_ratio: float = 0.65,
                  eps: float = 1e-8) -> Tuple[Tensor, Tensor]:
-    """Root-centre 2D poses and scale them so that ``|head - root| = 1 / c``.
+    """Root-centre 2D poses and normalise their scale.
+
+    ``mode='head'`` (Chen et al. / Yu et al.): scale so that ``|head - root| = 1 / c``.
+    ``mode='rms'``: scale so that the root-mean-square joint distance from the root is
+    ``rms_ratio / c``. For upright people both agree (the RMS distance is about 0.65 of the
+    head-root distance), but the head-root distance collapses when the trunk points at the
+    camera (crawling, rolling, lying), blowing the pose up by 10-40x; the RMS over 17 joints
+    cannot collapse.
 
     The result is invariant to image translation and scale, so pixel coordinates can be fed
     directly (no intrinsics needed). Scale-invariance is why an unsupervised lifter is only
@@ -51,17 +60,26 @@ def normalize_2d(keypoints: Tensor,
     Args:
         keypoints: ``(..., J, 2)`` 2D poses (pixels or any image-plane unit).
         root_idx: root joint (Human3.6M: 0, pelvis).
-        head_idx: head joint (Human3.6M: 10, head top).
-        c: depth offset of the lifting model; the normalised head-root distance is ``1/c``.
-        eps: lower bound of the head-root distance, so a degenerate pose cannot divide by 0.
+        head_idx: head joint (Human3.6M: 10, head top), for ``mode='head'``.
+        c: depth offset of the lifting model; sets the normalised size ``1/c``.
+        mode: ``'head'`` or ``'rms'``.
+        rms_ratio: target RMS distance in units of ``1/c`` for ``mode='rms'``.
+        eps: lower bound of the measured size, so a degenerate pose cannot divide by 0.
 
     Returns:
         ``(normalized, scale)``: ``(..., J, 2)`` normalised poses and the ``(...,)`` factor that
         multiplied the root-centred input.
     """
     centred = root_center(keypoints, root_idx)
-    dist = centred[..., head_idx, :].norm(dim=-1).clamp_min(eps)
-    scale = (1.0 / c) / dist
+    if mode == 'head':
+        size = centred[..., head_idx, :].norm(dim=-1)
+        target = 1.0 / c
+    elif mode == 'rms':
+        size = centred.pow(2).sum(-1).mean(-1).sqrt()
+        target = rms_ratio / c
+    else:
+        raise ValueError(f"normalize_2d: mode must be 'head' or 'rms', got {mode!r}")
+    scale = target / size.clamp_min(eps)
     return centred * scale[..., None, None], scale
 
 
