@@ -33,11 +33,12 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     import mmunsup3d  # noqa: F401
-    from mmunsup3d.engine.launch import finish_launch, prepare_launch
+    from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
     from mmunsup3d.evaluation import format_mpjpe_results
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        propagate_data_root(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -54,8 +54,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     import mmunsup3d  # noqa: F401  (registers components, allow-lists checkpoint globals)
-    from mmunsup3d.engine.launch import finish_launch, prepare_launch
+    from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
     cfg = merge_args(Config.fromfile(args.config), args)
+    propagate_data_root(cfg, args.cfg_options)
     prepare_launch(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()

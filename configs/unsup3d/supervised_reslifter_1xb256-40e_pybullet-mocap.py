@@ -4,6 +4,7 @@
 _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py']
 
 model = dict(
+    lifter=dict(dropout=0.0),
     discriminator=None,
     loss_weights=dict(loss_2d=0.0, loss_3d=0.0, loss_adv=0.0, loss_sup=1.0),
     train_cfg=dict(flip_prob=0.0),
@@ -12,7 +13,10 @@ train_dataloader = dict(dataset=dict(with_3d=True, labelled_fraction=1.0))
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='Adam', lr=2e-4, weight_decay=1e-4))
-param_scheduler = [dict(type='ExponentialLR', gamma=0.95, by_epoch=True)]
+    optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-4))
+param_scheduler = [dict(type='ExponentialLR', gamma=0.97, by_epoch=True)]
 model_wrapper_cfg = dict(_delete_=True, type='MMDistributedDataParallel',
                          broadcast_buffers=False)
+max_epochs = 40
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=max_epochs))

@@ -70,9 +70,12 @@ def prepare_launch(cfg: Config, launcher: str) -> None:
 
 def _flush_logs() -> None:
     """Flush stdout/stderr and every ``logging`` handler (MMEngine's log files included)."""
+    from mmengine.logging import MMLogger
     loggers = [logging.getLogger()] + [
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
     ]
+    # MMLoggers are not registered with logging's manager; MMEngine keeps them by name.
+    loggers += list(getattr(MMLogger, '_instance_dict', {}).values())
     for logger in loggers:
         for handler in logger.handlers:
             try:
@@ -119,9 +122,12 @@ def wait_for_idle_gloo_workers(timeout: float = 30.0,
                                quiet_polls: int = 3) -> bool:
     """Wait until ProcessGroupGloo's worker threads have finished all their work.
 
-    torch never joins these threads (``destroy_process_group`` leaves them running, as the
-    process group object is kept alive inside torch), and a worker drops its last reference to
-    a finished work item only after the caller has already been told the work is complete.
+    torch never joins these threads (in torch 2.14 they keep running after
+    ``destroy_process_group()``, the backend's ``shutdown()``/``abort()`` and the deletion of
+    every DDP wrapper), and a worker drops its reference to a finished work item only after the
+    caller has been told that the work is complete. A final ``barrier()`` also keeps weak
+    references to the works that were in flight when it was issued, e.g. DDP's last gradient
+    all-reduce.
     When that reference is the last one, the work's destructor runs on the worker thread and
     releases the Python objects the work captured (tensors, and the ``contextvars`` context
     that ``torch.autograd.backward`` stashes in thread-local state, which DDP's gradient
@@ -179,3 +185,23 @@ def finish_launch(drain_timeout: float = 30.0) -> None:
         warnings.warn(f'gloo worker threads still busy after {drain_timeout:.0f} s; the process '
                       'may abort at exit', RuntimeWarning, stacklevel=2)
     _flush_logs()
+
+
+def propagate_data_root(cfg: Config, cfg_options: Optional[dict]) -> None:
+    """Apply a ``--cfg-options data_root=DIR`` override to every dataloader's dataset.
+
+    MMEngine substitutes top-level config variables while parsing the file, so overriding
+    ``data_root`` afterwards would not reach the datasets. OpenMMLab users expect it to, so
+    the command-line value is copied into ``{train,val,test}_dataloader.dataset.data_root``
+    (and into wrapped ``dataset.dataset`` configs).
+    """
+    if not cfg_options or 'data_root' not in cfg_options:
+        return
+    root = cfg_options['data_root']
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        dataset = loader.get('dataset') if loader else None
+        while dataset is not None:
+            if 'data_root' in dataset or 'type' in dataset:
+                dataset['data_root'] = root
+            dataset = dataset.get('dataset')

@@ -1,8 +1,8 @@
 """Distributed training on CPU (torchrun + gloo): launch scripts, data sharding, 2xB vs 1x2B.
 
-Every test launches real ``torchrun`` processes on a free port; they are marked ``dist``
-(``pytest -m dist`` selects them, ``-m "not dist"`` skips them). Run as a script, this file is
-also the worker of the parity test (``torchrun ... test_distributed.py --parity-worker``).
+The tests marked ``dist`` launch real ``torchrun`` processes on free ports (``pytest -m dist``
+selects them, ``-m "not dist"`` skips them). Run as a script, this file is also the worker of
+the parity test (``torchrun ... test_distributed.py --parity-worker``).
 """
 import argparse
 import hashlib
@@ -13,9 +13,12 @@ import os.path as osp
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Sequence, Tuple
 
 import pytest
+
+if TYPE_CHECKING:
+    import torch
 
 TESTS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(TESTS_DIR)
@@ -29,16 +32,17 @@ TINY_OPTIONS = [
     f'val_dataloader.dataset.clips={CLIPS}', f'test_dataloader.dataset.clips={CLIPS}'
 ]
 
-# Parity (2 processes x B vs 1 process x 2B, one training step, SGD). Observed differences
-# are float32 rounding: about 1e-7 relative for losses and 1e-6 of the update for weights.
+# Parity: one SGD step of 2 processes x B vs 1 process x 2B. Tolerances (float32 rounding):
+# losses: |mean over ranks of loss_2p - loss_1p| <= LOSS_RTOL * |loss_1p|, for every loss;
+# weights: per network (lifter, discriminator), with dW = W_after - W_before,
+#   max |dW_2p - dW_1p| <= UPDATE_RTOL * max |dW_1p|   (max over all tensors of the network).
+# The network-wide scale matters for biases followed by BatchNorm: their exact gradient is 0,
+# so both runs only carry rounding noise there. Measured: <= 4e-7 (losses) and 2e-6 / 1e-5
+# (updates, without BN / with synchronised BN).
 PARITY_BATCH = 32  # per process with 2 processes; 1 process gets 2 * PARITY_BATCH
 PARITY_LR = 0.5
-LOSS_RTOL = 1e-5  # |loss_2p - loss_1p| <= LOSS_RTOL * |loss_1p| + LOSS_ATOL
-LOSS_ATOL = 1e-7
-UPDATE_RTOL = 1e-4  # max|dW_2p - dW_1p| <= UPDATE_RTOL * max|dW_1p| + UPDATE_ATOL, per tensor
-UPDATE_ATOL = 1e-7
-
-pytestmark = pytest.mark.dist
+LOSS_RTOL = 1e-5
+UPDATE_RTOL = 1e-4
 
 
 def _free_port() -> int:
@@ -54,16 +58,35 @@ def _env(**extra: str) -> Dict[str, str]:
     return env
 
 
-def _run(cmd: Sequence[str], env: Dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def _check(cmd: Sequence[str], proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert proc.returncode == 0, f'{cmd} exited with {proc.returncode}:\nSTDOUT\n' \
         f'{proc.stdout[-4000:]}\nSTDERR\n{proc.stderr[-8000:]}'
     assert 'terminate called' not in proc.stderr, proc.stderr[-4000:]
     return proc
 
 
+def _run(cmd: Sequence[str], env: Dict[str, str],
+         timeout: int = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return _check(cmd, proc)
+
+
+def _run_dist(build: Callable[[int], Tuple[List[str], Dict[str, str]]],
+              attempts: int = 3,
+              timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a torchrun command built for a free port; retry if another process took the port."""
+    for attempt in range(attempts):
+        cmd, env = build(_free_port())
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode == 0 or 'EADDRINUSE' not in proc.stderr or attempt == attempts - 1:
+            return _check(cmd, proc)
+    raise AssertionError('unreachable')
+
+
 # ---------------------------------------------------------------------- launch scripts
+@pytest.mark.dist
 def test_dist_train_shards_data_and_dist_test_reports(tmp_path):
     work = tmp_path / 'work'
     records = tmp_path / 'batches'
@@ -75,8 +98,8 @@ def test_dist_train_shards_data_and_dist_test_reports(tmp_path):
         'train_dataloader.batch_size=64', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
         'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1'
     ]
-    _run(['bash', 'tools/dist_train.sh', str(hooked), '2', '--work-dir', str(work),
-          '--cfg-options', *train_opts], _env(PORT=str(_free_port())))
+    _run_dist(lambda port: (['bash', 'tools/dist_train.sh', str(hooked), '2', '--work-dir',
+                             str(work), '--cfg-options', *train_opts], _env(PORT=str(port))))
     ckpt = work / 'epoch_2.pth'
     assert ckpt.is_file() and (work / 'epoch_1.pth').is_file()
 
@@ -104,9 +127,9 @@ def test_dist_train_shards_data_and_dist_test_reports(tmp_path):
 
     test_opts = TINY_OPTIONS
     out2 = tmp_path / 'metrics_2proc.json'
-    proc = _run(['bash', 'tools/dist_test.sh', CONFIG, str(ckpt), '2', '--work-dir',
-                 str(tmp_path / 'test2'), '--out', str(out2), '--cfg-options', *test_opts],
-                _env(PORT=str(_free_port())))
+    proc = _run_dist(lambda port: (['bash', 'tools/dist_test.sh', CONFIG, str(ckpt), '2',
+                                    '--work-dir', str(tmp_path / 'test2'), '--out', str(out2),
+                                    '--cfg-options', *test_opts], _env(PORT=str(port))))
     for name in ('N-MPJPE', 'P-MPJPE', 'MPJPE'):
         assert f'{name} (mm)' in proc.stdout, proc.stdout
     # Distributed evaluation gathers every sample: same numbers as one process.
@@ -121,30 +144,32 @@ def test_dist_train_shards_data_and_dist_test_reports(tmp_path):
 
 
 def test_cpu_slurm_launcher_is_refused_with_a_clear_error():
+    import torch
     from mmengine.config import Config
 
     from mmunsup3d.engine.launch import prepare_launch
-    cfg = Config(dict(model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel')))
-    import torch
     if torch.cuda.is_available():
         pytest.skip('the CPU-only path is only taken without CUDA')
-    with pytest.raises(RuntimeError, match='slurm.*not supported without CUDA'):
-        prepare_launch(cfg, 'slurm')
+    cfg = Config(dict(model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel')))
+    for launcher in ('slurm', 'mpi'):
+        with pytest.raises(RuntimeError, match=f'{launcher}.*not supported without CUDA'):
+            prepare_launch(cfg, launcher)
 
 
 # ---------------------------------------------------------------------- parity: 2xB vs 1x2B
 def _launch_parity(out_dir: str, nproc: int, batch_size: int, variants: List[str]) -> None:
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
-           '--nnodes=1', '--master_addr=127.0.0.1', f'--master_port={_free_port()}',
-           osp.abspath(__file__), '--parity-worker', '--out-dir', out_dir,
-           '--batch-size', str(batch_size), '--variants', *variants]
-    _run(cmd, _env(PYTHONPATH=REPO))
+    def build(port: int) -> Tuple[List[str], Dict[str, str]]:
+        return [
+            sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
+            '--nnodes=1', '--master_addr=127.0.0.1', f'--master_port={port}',
+            osp.abspath(__file__), '--parity-worker', '--out-dir', out_dir, '--batch-size',
+            str(batch_size), '--variants', *variants
+        ], _env(PYTHONPATH=REPO)
+
+    _run_dist(build)
 
 
-def _max_rel(a, b) -> float:
-    return float((a - b).abs().max()) / max(float(b.abs().max()), 1e-12)
-
-
+@pytest.mark.dist
 def test_two_processes_match_one_process_with_double_batch(tmp_path):
     """One step of 2 processes x B equals one step of 1 process x 2B.
 
@@ -179,33 +204,33 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path):
         loss_err = {}
         for key, value in ref['losses'].items():
             mean = sum(r['losses'][key] for r in ranks) / 2
-            loss_err[key] = abs(mean - value) / max(abs(value), LOSS_ATOL / LOSS_RTOL)
+            loss_err[key] = abs(mean - value) / max(abs(value), 1e-12)
         update_err = {}
-        for key, init in ref['init'].items():
-            if not key.startswith(('lifter.', 'discriminator.')) or 'num_batches' in key:
-                continue
-            if 'running' in key and variant != 'syncbn':
-                continue  # per-process BN statistics are not synchronised (nor meant to be)
-            d_ref = ref['final'][key].double() - init.double()
-            d_two = ranks[0]['final'][key].double() - init.double()
-            update_err[key] = (float((d_two - d_ref).abs().max()),
-                               UPDATE_RTOL * float(d_ref.abs().max()) + UPDATE_ATOL)
-        report[variant] = (loss_err, update_err)
+        for net in ('lifter', 'discriminator'):
+            keys = [
+                k for k in ref['init'] if k.startswith(f'{net}.') and 'num_batches' not in k
+                # per-process BN statistics are only synchronised by the syncbn variant
+                and (variant == 'syncbn' or 'running' not in k)
+            ]
+            d_ref = {k: ref['final'][k].double() - ref['init'][k].double() for k in keys}
+            d_two = {k: ranks[0]['final'][k].double() - ref['init'][k].double() for k in keys}
+            scale = max(float(d_ref[k].abs().max()) for k in keys)
+            update_err[net] = max(float((d_two[k] - d_ref[k]).abs().max()) for k in keys) / scale
+        report[variant] = dict(loss=max(loss_err.values()), update=max(update_err.values()),
+                               losses=loss_err, updates=update_err)
 
+    print('\nparity (max relative differences):',
+          {v: (f"loss {r['loss']:.1e}", f"update {r['update']:.1e}") for v, r in report.items()})
     for variant in ('nobn', 'syncbn'):
-        loss_err, update_err = report[variant]
-        bad = {k: v for k, v in loss_err.items() if v > LOSS_RTOL}
-        assert not bad, f'{variant}: losses differ (relative): {bad}'
-        bad = {k: v for k, v in update_err.items() if v[0] > v[1]}
-        assert not bad, f'{variant}: weight updates differ (max abs diff, tolerance): {bad}'
-    # Plain BN under DDP: half-batch statistics change the losses far beyond the tolerance.
-    assert max(report['bn'][0].values()) > 100 * LOSS_RTOL
-    print({v: (max(l.values()), max(d / max(t, 1e-30) for d, t in u.values()))
-           for v, (l, u) in report.items()})
+        assert report[variant]['loss'] <= LOSS_RTOL, (variant, report[variant]['losses'])
+        assert report[variant]['update'] <= UPDATE_RTOL, (variant, report[variant]['updates'])
+    # Plain BN under DDP: half-batch statistics change losses and updates far beyond that.
+    assert report['bn']['loss'] > 100 * LOSS_RTOL, report['bn']['losses']
+    assert report['bn']['update'] > 100 * UPDATE_RTOL, report['bn']['updates']
 
 
 # ---------------------------------------------------------------------- the parity worker
-def _sample_rotations(model, x):
+def _sample_rotations(model: Any, x: 'torch.Tensor') -> 'torch.Tensor':
     """Each sample's virtual camera as a fixed pseudo-random function of its own 2D pose.
 
     A smooth function (not a hash) so that last-bit differences in ``x`` between batch layouts
@@ -226,7 +251,7 @@ def _sample_rotations(model, x):
     return euler_to_rotmat(angles[:, 0], angles[:, 1], angles[:, 2])
 
 
-def _row_hashes(keypoints) -> List[str]:
+def _row_hashes(keypoints: 'torch.Tensor') -> List[str]:
     arr = keypoints.detach().cpu().contiguous().numpy()
     return [hashlib.sha1(row.tobytes()).hexdigest() for row in arr]
 
@@ -326,7 +351,7 @@ def _parity_worker(out_dir: str, batch_size: int, variants: List[str]) -> None:
         cfg.model.gloo_sync_bn = variant == 'syncbn'
         cfg.model.lifter.use_bn = variant != 'nobn'
         cfg.model.lifter.dropout = 0.0
-        cfg.model.train_cfg = dict(flip_prob=0.0)
+        cfg.model.setdefault('train_cfg', {})['flip_prob'] = 0.0
         cfg.train_dataloader.batch_size = batch_size
         cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=123)
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)

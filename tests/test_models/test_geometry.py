@@ -106,3 +106,18 @@ def test_gradients_flow_through_the_geometry():
                                                                   dtype=torch.float64)))
     y.sum().backward()
     assert d.grad is not None and d.grad.abs().sum() > 0
+
+
+def test_normalize_2d_rms_mode():
+    kpts = torch.rand(5, 17, 2, dtype=torch.float64) * 300
+    norm, scale = normalize_2d(kpts, mode='rms', rms_ratio=0.65, c=10.0)
+    rms = norm.pow(2).sum(-1).mean(-1).sqrt()
+    assert torch.allclose(rms, torch.full((5, ), 0.065, dtype=torch.float64))
+    assert torch.allclose(norm[:, 0], torch.zeros(5, 2, dtype=torch.float64))
+    # A pose whose head projects onto the root: 'head' mode explodes, 'rms' does not.
+    kp = torch.rand(1, 17, 2, dtype=torch.float64) * 100
+    kp[0, 10] = kp[0, 0] + 1e-3
+    assert normalize_2d(kp, mode='head')[0].abs().max() > 100
+    assert normalize_2d(kp, mode='rms')[0].abs().max() < 0.3
+    with pytest.raises(ValueError, match="'head' or 'rms'"):
+        normalize_2d(kp, mode='bbox')

@@ -183,3 +183,20 @@ def test_train_step_with_plain_optim_wrapper_without_discriminator():
     model_d = MODELS.build(small_model_cfg())
     with pytest.raises(KeyError, match='OptimWrapperDict'):
         model_d.train_step(fake_batch(), OptimWrapper(torch.optim.Adam(model_d.parameters())))
+
+
+def test_r1_penalty_trains_discriminator_only():
+    model = MODELS.build(small_model_cfg(train_cfg=dict(disc_r1_weight=0.5)))
+    _, fake, real = model.generator_losses(fake_batch()['inputs'])
+    losses = model.discriminator_losses(real.detach(), fake)
+    assert set(losses) == {'loss_disc', 'loss_disc_r1'}
+    assert losses['loss_disc_r1'] > 0 and torch.isfinite(losses['loss_disc_r1'])
+    losses['loss_disc_r1'].backward()
+    assert all(p.grad is None for p in model.lifter.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.discriminator.parameters())
+    # The penalty is |grad_x D|^2 / 2 * weight, checked against autograd for one sample.
+    x = real[:1].detach().requires_grad_(True)
+    g, = torch.autograd.grad(model.discriminator(x).sum(), x)
+    one = model.discriminator_losses(real[:1].detach(), fake[:1])['loss_disc_r1']
+    assert one.item() == pytest.approx(0.25 * g.pow(2).sum().item(), rel=1e-4)

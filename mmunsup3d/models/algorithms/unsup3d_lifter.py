@@ -80,7 +80,9 @@ class Unsup3DLifter(BaseModel):
             on samples that carry 3D; 0 in the unsupervised setting).
         flip_pairs: left/right joint pairs for flip augmentation.
         train_cfg: ``flip_prob`` (probability of mirroring a training 2D pose, a valid 2D pose
-            augmentation that needs no 3D).
+            augmentation that needs no 3D); ``disc_r1_weight`` (weight of the R1 gradient
+            penalty on real poses, ``gamma/2 * |grad D(x)|^2``; 0 disables it), which keeps the
+            discriminator from over-fitting a small set of real poses.
         test_cfg: ``output_head_root`` (metres): predictions are rescaled so the 3D head-root
             distance equals it; ``None`` keeps model units. Only plain MPJPE depends on it.
         data_preprocessor: MMEngine data preprocessor config.
@@ -128,7 +130,7 @@ class Unsup3DLifter(BaseModel):
             raise ValueError('loss_weights.loss_adv > 0 needs a discriminator; set it to 0 '
                              'for self-consistency-only training')
         self.loss_weights = weights
-        self.train_cfg = dict(flip_prob=0.0)
+        self.train_cfg = dict(flip_prob=0.0, disc_r1_weight=0.0)
         self.train_cfg.update(train_cfg or {})
         self.test_cfg = dict(output_head_root=None)
         self.test_cfg.update(test_cfg or {})
@@ -242,11 +244,18 @@ class Unsup3DLifter(BaseModel):
 
     def discriminator_losses(self, real: Tensor, fake: Tensor) -> Dict[str, Tensor]:
         """BCE losses of the 2D discriminator; real and fake go through in one batch."""
+        r1_weight = self.train_cfg.get('disc_r1_weight', 0.0)
+        if r1_weight > 0:
+            real = real.detach().requires_grad_(True)
         logits = self.discriminator(torch.cat([real, fake], 0))
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         loss_real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
         loss_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        return dict(loss_disc=0.5 * (loss_real + loss_fake))
+        losses = dict(loss_disc=0.5 * (loss_real + loss_fake))
+        if r1_weight > 0:
+            grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            losses['loss_disc_r1'] = 0.5 * r1_weight * grad.pow(2).sum((-1, -2)).mean()
+        return losses
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: Union[OptimWrapper, OptimWrapperDict]) -> Dict[str, Tensor]:
