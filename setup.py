@@ -58,7 +58,7 @@ def add_mim_extension() -> None:
         elif osp.isdir(dst):
             shutil.rmtree(dst)
         if mode == 'symlink':
-            os.symlink(osp.relpath(src, mim_path), dst)
+            os.symlink(osp.relpath(src, osp.dirname(dst)), dst)
         elif osp.isdir(src):
             shutil.copytree(src, dst)
         else:

@@ -6,7 +6,7 @@ from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
-                       'unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py')
+                       'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 
 
 def tiny_cfg(work_dir: str, max_epochs: int = 2, clips=('walk', 'run')) -> Config:

@@ -1,7 +1,7 @@
 # Supervised reference: the same lifter and input normalisation, trained with the 3D ground
 # truth of every training pose (scale-aligned 3D loss, since 2D normalisation removes scale).
 # Same split and cameras as the unsupervised config; an upper bound, not an unsupervised result.
-_base_ = ['./unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py']
+_base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 
 model = dict(
     lifter=dict(dropout=0.0),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 TESTS_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(TESTS_DIR)
 CONFIG = osp.join(REPO, 'configs', 'unsup3d',
-                  'unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py')
+                  'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 CLIPS = '[walk,run]'
 # Tiny networks on two clips (252 training / 42 test samples): a few seconds per run.
 TINY_OPTIONS = [

@@ -252,7 +252,7 @@ def test_mmunsup3d_scope_inheritance_trains_outside_repo(tmp_path):
         'import mmunsup3d must register the "mmunsup3d" config scope with MMEngine'
     cfg_path = tmp_path / 'my_unsup3d.py'
     cfg_path.write_text(textwrap.dedent("""\
-        _base_ = ['mmunsup3d::unsup3d/unsup3d_reslifter-2ddisc_1xb256-40e_pybullet-mocap.py']
+        _base_ = ['mmunsup3d::unsup3d/unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
         custom_imports = dict(imports=['mmunsup3d'], allow_failed_imports=False)
         model = dict(lifter=dict(width=16, num_blocks=1),
                      discriminator=dict(width=16, num_blocks=1))

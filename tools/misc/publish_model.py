@@ -61,6 +61,7 @@ def publish(in_file: str, out_file: str, lifter_only: bool = False, fp16: bool =
         stem = osp.splitext(out_file)[0]
         date = date or datetime.date.today().strftime('%Y%m%d')
         final = f'{stem}_{date}-{sha[:8]}.pth'
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a release file is world-readable
         os.replace(tmp, final)
     except BaseException:
         if osp.exists(tmp):
