@@ -276,6 +276,9 @@ class H36MLiftingDataset(PoseArrayDataset):
     @staticmethod
     def _resolve(path: str, data_root: str, what: str) -> str:
         full = path if is_abs(path) else osp.join(data_root, path)
+        if not is_abs(full):
+            # MMPose's BaseDataset joins relative paths with data_root once more.
+            full = osp.abspath(full)
         if not exists(full):
             raise FileNotFoundError(f'H36MLiftingDataset: {what} "{full}" does not exist '
                                     '(see docs/h36m.md to prepare Human3.6M)')
