@@ -1,4 +1,5 @@
 """High-level inference: build a lifter from a config and lift pixel keypoints to 3D."""
+import os
 import os.path as osp
 from typing import Optional, Union
 
@@ -21,6 +22,16 @@ def _load_config(config: Union[str, Config]) -> Config:
     return Config.fromfile(config)
 
 
+def _is_url(value: str) -> bool:
+    return '://' in value
+
+
+def _is_zoo_name(value: str) -> bool:
+    """A bare name (no path separator, no file extension) that is not an existing file."""
+    return (not osp.exists(value) and not _is_url(value) and '/' not in value
+            and os.sep not in value and not value.endswith(('.py', '.pth', '.pt')))
+
+
 def init_lifter(config: Union[str, Config],
                 checkpoint: Optional[str] = None,
                 device: Union[str, torch.device] = 'cpu',
@@ -31,8 +42,12 @@ def init_lifter(config: Union[str, Config],
     (published) checkpoints and full training checkpoints both load.
 
     Args:
-        config: config path or :class:`Config`.
-        checkpoint: checkpoint path; ``None`` keeps random weights.
+        config: config path, :class:`Config`, or a zoo model name (see
+            :func:`mmunsup3d.apis.zoo.list_models`); with a name the entry's config is used and
+            ``checkpoint`` defaults to its downloaded, sha256-verified weights.
+        checkpoint: checkpoint path, zoo name or ``http(s)://`` / ``file://`` URL (downloaded
+            and verified by :func:`mmunsup3d.apis.zoo.download_checkpoint`); ``None`` keeps
+            random weights (unless ``config`` is a zoo name).
         device: torch device.
         cfg_options: overrides merged into the config.
 
@@ -42,6 +57,15 @@ def init_lifter(config: Union[str, Config],
     from mmpose.registry import MODELS
     from ..utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    if isinstance(config, str) and _is_zoo_name(config):
+        from .zoo import download_checkpoint, resolve_model
+        info = resolve_model(config)
+        if checkpoint is None:
+            checkpoint = download_checkpoint(config)
+        config = info['config']
+    if isinstance(checkpoint, str) and (_is_url(checkpoint) or _is_zoo_name(checkpoint)):
+        from .zoo import download_checkpoint
+        checkpoint = download_checkpoint(checkpoint)
     cfg = _load_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -211,15 +211,26 @@ class Unsup3DLifter(BaseModel):
         loss_2d = (reproj - x).norm(dim=-1).mean(-1)
         return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d)
 
-    def generator_losses(self, inputs: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Tensor]:
-        """Losses of the lifter and the synthetic 2D poses for the discriminator step."""
+    def generator_losses(
+            self, inputs: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Optional[Tensor], Tensor]:
+        """Losses of the lifter.
+
+        Returns:
+            ``(losses, fake_2d, real_2d)``: the loss dict, the detached synthetic 2D poses for the
+            discriminator step (``None`` when the cycle is not run, i.e. purely supervised
+            training) and the normalised (augmented) real 2D poses.
+        """
         x = self._augment(self.normalize(inputs['keypoints_2d']))
         w = self.loss_weights
-        out = self.cycle(x)
-        losses = dict(
-            loss_2d=w['loss_2d'] * out['loss_2d'].mean(),
-            loss_3d=w['loss_3d'] * out['loss_3d'].mean())
-        if self.discriminator is not None and w['loss_adv'] > 0:
+        use_adv = self.discriminator is not None and w['loss_adv'] > 0
+        losses: Dict[str, Tensor] = {}
+        out = None
+        # The cycle costs a second lift; a purely supervised config does not need it.
+        if w['loss_2d'] > 0 or w['loss_3d'] > 0 or use_adv:
+            out = self.cycle(x)
+            losses['loss_2d'] = w['loss_2d'] * out['loss_2d'].mean()
+            losses['loss_3d'] = w['loss_3d'] * out['loss_3d'].mean()
+        if use_adv:
             disc = _unwrap(self.discriminator)
             # Frozen: the generator step must leave no gradient in the discriminator.
             req = [p.requires_grad for p in disc.parameters()]
@@ -235,12 +246,19 @@ class Unsup3DLifter(BaseModel):
                 if has_3d is None else has_3d.bool()
             # Flip is not applied to 3D targets, so supervise the unflipped pose.
             target = root_center(inputs['keypoints_3d'], self.root_idx)
-            pose = out['pose_3d'] if self.train_cfg.get('flip_prob', 0.0) <= 0 else \
-                root_center(self.lift(self.normalize(inputs['keypoints_2d'])), self.root_idx)
+            if out is not None and self.train_cfg.get('flip_prob', 0.0) <= 0:
+                pose = out['pose_3d']
+            else:
+                pose = root_center(self.lift(self.normalize(inputs['keypoints_2d'])),
+                                   self.root_idx)
             err = scale_aligned_error(pose, target)
             # Mean over labelled samples; 0 (with a graph) when a batch has none.
             losses['loss_sup'] = w['loss_sup'] * (err * has_3d).sum() / has_3d.sum().clamp_min(1)
-        return losses, out['fake_2d'].detach(), x
+        if not losses:
+            raise ValueError('No loss is active: set a positive loss weight (and give 3D for '
+                             'loss_sup)')
+        fake = out['fake_2d'].detach() if out is not None else None
+        return losses, fake, x
 
     def discriminator_losses(self, real: Tensor, fake: Tensor) -> Dict[str, Tensor]:
         """BCE losses of the 2D discriminator; real and fake go through in one batch."""
@@ -277,7 +295,7 @@ class Unsup3DLifter(BaseModel):
             g_losses, fake, real = self.generator_losses(inputs)
         g_loss, log_vars = self.parse_losses(g_losses)
         g_wrapper.update_params(g_loss)
-        if self.discriminator is not None:
+        if self.discriminator is not None and fake is not None:
             with d_wrapper.optim_context(self.discriminator):
                 d_losses = self.discriminator_losses(real.detach(), fake)
             d_loss, d_log = self.parse_losses(d_losses)
