@@ -15,9 +15,10 @@ import os
 import os.path as osp
 import tempfile
 import warnings
-from typing import Optional
+from typing import Optional, Union
 
 import torch
+from mmengine.config import Config
 from torch import Tensor, nn
 
 from mmunsup3d.models.geometry import lift_to_3d, normalize_2d, root_center
@@ -58,11 +59,12 @@ class LifterForExport(nn.Module):
         return pose
 
 
-def export_onnx(config: str, checkpoint: Optional[str], out_file: str, opset: int = 17) -> str:
+def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
+                opset: int = 17) -> str:
     """Build the lifter, export it and return the absolute path of the ``.onnx`` file.
 
     Args:
-        config: config path or zoo name.
+        config: config path, :class:`mmengine.config.Config` or zoo name.
         checkpoint: checkpoint path, zoo name or URL (``None`` with a zoo-name config uses the
             zoo weights).
         out_file: destination ``.onnx`` path.

@@ -98,7 +98,9 @@ step "install mmdet 3.2.0 and mmpose 1.3.2 without their pinned deps (no chumpy)
 pipi --no-deps -r "$ROOT/requirements/openmmlab.txt"
 
 step "install mmunsup3d in editable mode"
-pipi --no-deps --no-build-isolation -e "$ROOT"
+STEP_LOG="$LOGDIR/editable-install.log"
+pipi --no-deps --no-build-isolation -e "$ROOT" >"$STEP_LOG" 2>&1  # setuptools' notices: log only
+STEP_LOG=
 
 step "check imports"
 "$PY" - <<'PYCHECK'
