@@ -200,3 +200,42 @@ def test_r1_penalty_trains_discriminator_only():
     g, = torch.autograd.grad(model.discriminator(x).sum(), x)
     one = model.discriminator_losses(real[:1].detach(), fake[:1])['loss_disc_r1']
     assert one.item() == pytest.approx(0.25 * g.pow(2).sum().item(), rel=1e-4)
+
+
+def _temporal_model():
+    return MODELS.build(small_model_cfg(
+        temporal_discriminator=dict(type='PoseDiscriminator2D', width=32, num_blocks=1,
+                                    num_frames=2)))
+
+
+def _temporal_batch(batch=16):
+    data = fake_batch(batch)
+    nxt = fake_batch(batch, seed=1)['inputs']['keypoints_2d']
+    data['inputs']['keypoints_2d_next'] = data['inputs']['keypoints_2d'] * 0.9 + nxt * 0.1
+    has_next = torch.ones(batch, dtype=torch.bool)
+    has_next[-3:] = False
+    data['inputs']['has_next'] = has_next
+    return data
+
+
+def test_temporal_discriminator_step_updates_only_it_and_needs_pairs():
+    model = _temporal_model()
+    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type='Unsup3DOptimWrapperConstructor',
+        optim_wrapper_cfg={k: dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3))
+                           for k in ('lifter', 'discriminator', 'temporal_discriminator')}))
+    wrappers = ctor(model)
+    before = copy.deepcopy(model.temporal_discriminator.state_dict())
+    log = model.train_step(_temporal_batch(), wrappers)
+    assert {'loss_temporal', 'loss_tdisc'} <= set(log)
+    assert any(not torch.equal(before[k], v)
+               for k, v in model.temporal_discriminator.state_dict().items())
+    # The generator's temporal term reaches the lifter and leaves the temporal D untouched.
+    losses, _, _ = model.generator_losses(_temporal_batch()['inputs'])
+    losses['loss_temporal'].backward()
+    assert all(p.grad is None for p in model.temporal_discriminator.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
+    real, fake = model._temporal_pairs
+    assert real.shape == fake.shape == (13, 2, 17, 2)  # rows without a successor are dropped
+    with pytest.raises(KeyError, match='with_next=True'):
+        model.generator_losses(fake_batch()['inputs'])

@@ -66,6 +66,11 @@ class Unsup3DLifter(BaseModel):
     Args:
         lifter: config of the lifting network (maps ``(B, J, C)`` to ``(B, J)`` depth offsets).
         discriminator: config of the 2D pose discriminator, or ``None`` to train without it.
+        temporal_discriminator: config of a discriminator of consecutive-frame pairs
+            (``num_frames=2``; Chen et al.'s temporal consistency), or ``None``. Needs the
+            dataset's ``with_next=True`` (``keypoints_2d_next``, ``has_next``): real pairs are
+            consecutive 2D poses, fake pairs the projections of both lifted frames through the
+            same random camera. Used during training only.
         num_keypoints: number of joints J.
         root_idx: root joint index (pelvis).
         head_idx: head joint used for scale normalisation.
@@ -92,6 +97,7 @@ class Unsup3DLifter(BaseModel):
     def __init__(self,
                  lifter: dict,
                  discriminator: Optional[dict] = None,
+                 temporal_discriminator: Optional[dict] = None,
                  num_keypoints: int = 17,
                  root_idx: int = 0,
                  head_idx: int = 10,
@@ -110,6 +116,8 @@ class Unsup3DLifter(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.lifter = MODELS.build(lifter)
         self.discriminator = MODELS.build(discriminator) if discriminator else None
+        self.temporal_discriminator = MODELS.build(temporal_discriminator) \
+            if temporal_discriminator else None
         self.num_keypoints = num_keypoints
         self.root_idx = root_idx
         self.head_idx = head_idx
@@ -120,7 +128,7 @@ class Unsup3DLifter(BaseModel):
         self.scale_mode = scale_mode
         self.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
         self.rotation.update(rotation or {})
-        weights = dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_sup=0.0)
+        weights = dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_temporal=1.0, loss_sup=0.0)
         unknown = set(loss_weights or {}) - set(weights)
         if unknown:
             raise KeyError(f'Unknown loss weight(s) {sorted(unknown)}; '
@@ -163,12 +171,16 @@ class Unsup3DLifter(BaseModel):
         flipped[..., 0] = -flipped[..., 0]
         return flipped
 
-    def _augment(self, x: Tensor) -> Tensor:
-        prob = self.train_cfg.get('flip_prob', 0.0)
-        if prob <= 0:
-            return x
-        mask = torch.rand(x.shape[0], device=x.device) < prob
-        return torch.where(mask[:, None, None], self._flip(x), x)
+    def _augment(self, x: Tensor, mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Flip each pose with probability ``flip_prob`` (or where ``mask`` says so)."""
+        if mask is None:
+            prob = self.train_cfg.get('flip_prob', 0.0)
+            if prob <= 0:  # no random draw: keeps the RNG stream of flip-free configs
+                return x, torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+            mask = torch.rand(x.shape[0], device=x.device) < prob
+        if not mask.any():
+            return x, mask
+        return torch.where(mask[:, None, None], self._flip(x), x), mask
 
     # ------------------------------------------------------------------ the cycle
     def draw_rotations(self, x: Tensor) -> Tensor:
@@ -194,7 +206,7 @@ class Unsup3DLifter(BaseModel):
         Returns:
             dict with ``pose_3d`` (``(B, J, 3)`` first lift, root-centred), ``fake_2d``
             (``(B, J, 2)`` normalised synthetic projections), ``loss_2d`` and ``loss_3d``
-            (``(B,)`` per-sample errors).
+            (``(B,)`` per-sample errors) and ``rot`` (``(B, 3, 3)`` the virtual cameras).
         """
         x3d = self.lift(x)
         root = x3d[:, self.root_idx:self.root_idx + 1]  # (B, 1, 3): (0, 0, z_root)
@@ -209,7 +221,7 @@ class Unsup3DLifter(BaseModel):
         loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
         reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, self.min_depth)
         loss_2d = (reproj - x).norm(dim=-1).mean(-1)
-        return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d)
+        return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d, rot=rot)
 
     def generator_losses(
             self, inputs: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Optional[Tensor], Tensor]:
@@ -220,13 +232,17 @@ class Unsup3DLifter(BaseModel):
             discriminator step (``None`` when the cycle is not run, i.e. purely supervised
             training) and the normalised (augmented) real 2D poses.
         """
-        x = self._augment(self.normalize(inputs['keypoints_2d']))
+        x, flip = self._augment(self.normalize(inputs['keypoints_2d']))
         w = self.loss_weights
         use_adv = self.discriminator is not None and w['loss_adv'] > 0
+        use_temporal = self.temporal_discriminator is not None and w['loss_temporal'] > 0
+        if use_temporal and 'keypoints_2d_next' not in inputs:
+            raise KeyError('temporal_discriminator needs consecutive frames: build the '
+                           'training dataset with with_next=True')
         losses: Dict[str, Tensor] = {}
         out = None
         # The cycle costs a second lift; a purely supervised config does not need it.
-        if w['loss_2d'] > 0 or w['loss_3d'] > 0 or use_adv:
+        if w['loss_2d'] > 0 or w['loss_3d'] > 0 or use_adv or use_temporal:
             out = self.cycle(x)
             losses['loss_2d'] = w['loss_2d'] * out['loss_2d'].mean()
             losses['loss_3d'] = w['loss_3d'] * out['loss_3d'].mean()
@@ -240,6 +256,25 @@ class Unsup3DLifter(BaseModel):
                 p.requires_grad_(r)
             losses['loss_adv'] = w['loss_adv'] * F.binary_cross_entropy_with_logits(
                 logits, torch.ones_like(logits))
+        if use_temporal:
+            # The next frame, flipped like this one, seen through the same virtual camera.
+            x_next, _ = self._augment(self.normalize(inputs['keypoints_2d_next']), flip)
+            x3d_next = self.lift(x_next)
+            root_next = x3d_next[:, self.root_idx:self.root_idx + 1]
+            fake_next, _ = self._normalize(
+                project(rotate(x3d_next - root_next, out['rot']) + root_next, self.min_depth))
+            has_next = inputs['has_next'].bool()
+            fake_pairs = torch.stack([out['fake_2d'], fake_next], 1)[has_next]
+            real_pairs = torch.stack([x, x_next], 1)[has_next]
+            out['fake_pairs'], out['real_pairs'] = fake_pairs.detach(), real_pairs.detach()
+            tdisc = _unwrap(self.temporal_discriminator)
+            req = [p.requires_grad for p in tdisc.parameters()]
+            tdisc.requires_grad_(False)
+            logits = tdisc(fake_pairs)
+            for p, r in zip(tdisc.parameters(), req):
+                p.requires_grad_(r)
+            losses['loss_temporal'] = w['loss_temporal'] * F.binary_cross_entropy_with_logits(
+                logits, torch.ones_like(logits)) if logits.numel() else logits.sum()
         if w['loss_sup'] > 0 and 'keypoints_3d' in inputs:
             has_3d = inputs.get('has_3d')
             has_3d = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) \
@@ -258,21 +293,26 @@ class Unsup3DLifter(BaseModel):
             raise ValueError('No loss is active: set a positive loss weight (and give 3D for '
                              'loss_sup)')
         fake = out['fake_2d'].detach() if out is not None else None
+        # Handed to train_step's temporal-discriminator update (training only).
+        self._temporal_pairs = (out['real_pairs'], out['fake_pairs']) if use_temporal else None
         return losses, fake, x
 
-    def discriminator_losses(self, real: Tensor, fake: Tensor) -> Dict[str, Tensor]:
-        """BCE losses of the 2D discriminator; real and fake go through in one batch."""
+    def discriminator_losses(self, real: Tensor, fake: Tensor,
+                             disc: Optional[nn.Module] = None,
+                             prefix: str = 'loss_disc') -> Dict[str, Tensor]:
+        """BCE losses of a discriminator (default: the 2D one); real and fake in one batch."""
+        disc = self.discriminator if disc is None else disc
         r1_weight = self.train_cfg.get('disc_r1_weight', 0.0)
         if r1_weight > 0:
             real = real.detach().requires_grad_(True)
-        logits = self.discriminator(torch.cat([real, fake], 0))
+        logits = disc(torch.cat([real, fake], 0))
         real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
         loss_real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
         loss_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-        losses = dict(loss_disc=0.5 * (loss_real + loss_fake))
+        losses = {prefix: 0.5 * (loss_real + loss_fake)}
         if r1_weight > 0:
             grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-            losses['loss_disc_r1'] = 0.5 * r1_weight * grad.pow(2).sum((-1, -2)).mean()
+            losses[f'{prefix}_r1'] = 0.5 * r1_weight * grad.flatten(1).pow(2).sum(1).mean()
         return losses
 
     def train_step(self, data: Union[dict, tuple, list],
@@ -303,6 +343,23 @@ class Unsup3DLifter(BaseModel):
             log_vars.pop('loss')
             log_vars.update({k: v for k, v in d_log.items() if k != 'loss'})
             log_vars['loss'] = g_loss.detach() + d_loss.detach()
+        pairs = getattr(self, '_temporal_pairs', None)
+        if self.temporal_discriminator is not None and pairs is not None and len(pairs[0]):
+            t_wrapper = optim_wrapper['temporal_discriminator'] if isinstance(
+                optim_wrapper, OptimWrapperDict) and 'temporal_discriminator' in \
+                optim_wrapper.keys() else None
+            if t_wrapper is None:
+                raise KeyError('This model has a temporal_discriminator: optim_wrapper needs a '
+                               '"temporal_discriminator" entry')
+            with t_wrapper.optim_context(self.temporal_discriminator):
+                t_losses = self.discriminator_losses(
+                    pairs[0], pairs[1], self.temporal_discriminator, prefix='loss_tdisc')
+            t_loss, t_log = self.parse_losses(t_losses)
+            t_wrapper.update_params(t_loss)
+            loss = log_vars.pop('loss')
+            log_vars.update({k: v for k, v in t_log.items() if k != 'loss'})
+            log_vars['loss'] = loss + t_loss.detach()
+        self._temporal_pairs = None
         return log_vars
 
     # ------------------------------------------------------------------ inference
