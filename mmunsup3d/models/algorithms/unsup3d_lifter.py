@@ -30,6 +30,22 @@ def _unwrap(module: nn.Module) -> nn.Module:
         module, BaseModel) else module
 
 
+def _frozen_logits(disc: nn.Module, poses: Tensor) -> Tensor:
+    """Score ``poses`` for a generator loss without leaving gradients in ``disc``.
+
+    Runs the bare module (outside its DDP wrapper: no gradient of it is synchronised) with its
+    parameters frozen; gradients still flow to ``poses`` and so to the lifter.
+    """
+    disc = _unwrap(disc)
+    req = [p.requires_grad for p in disc.parameters()]
+    disc.requires_grad_(False)
+    try:
+        return disc(poses)
+    finally:
+        for p, r in zip(disc.parameters(), req):
+            p.requires_grad_(r)
+
+
 def scale_aligned_error(pred: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
     """Mean per-joint error after the optimal scaling of ``pred`` (N-MPJPE as a loss).
 
@@ -247,13 +263,7 @@ class Unsup3DLifter(BaseModel):
             losses['loss_2d'] = w['loss_2d'] * out['loss_2d'].mean()
             losses['loss_3d'] = w['loss_3d'] * out['loss_3d'].mean()
         if use_adv:
-            disc = _unwrap(self.discriminator)
-            # Frozen: the generator step must leave no gradient in the discriminator.
-            req = [p.requires_grad for p in disc.parameters()]
-            disc.requires_grad_(False)
-            logits = disc(out['fake_2d'])
-            for p, r in zip(disc.parameters(), req):
-                p.requires_grad_(r)
+            logits = _frozen_logits(self.discriminator, out['fake_2d'])
             losses['loss_adv'] = w['loss_adv'] * F.binary_cross_entropy_with_logits(
                 logits, torch.ones_like(logits))
         if use_temporal:
@@ -267,12 +277,7 @@ class Unsup3DLifter(BaseModel):
             fake_pairs = torch.stack([out['fake_2d'], fake_next], 1)[has_next]
             real_pairs = torch.stack([x, x_next], 1)[has_next]
             out['fake_pairs'], out['real_pairs'] = fake_pairs.detach(), real_pairs.detach()
-            tdisc = _unwrap(self.temporal_discriminator)
-            req = [p.requires_grad for p in tdisc.parameters()]
-            tdisc.requires_grad_(False)
-            logits = tdisc(fake_pairs)
-            for p, r in zip(tdisc.parameters(), req):
-                p.requires_grad_(r)
+            logits = _frozen_logits(self.temporal_discriminator, fake_pairs)
             losses['loss_temporal'] = w['loss_temporal'] * F.binary_cross_entropy_with_logits(
                 logits, torch.ones_like(logits)) if logits.numel() else logits.sum()
         if w['loss_sup'] > 0 and 'keypoints_3d' in inputs:
