@@ -21,15 +21,8 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
-REPO_DIR=$(dirname "$TOOLS_DIR")
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$REPO_DIR/.venv/bin/python" ]; then
-        PYTHON="$REPO_DIR/.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
+# shellcheck source=tools/find_python.sh
+source "$(dirname "$0")/find_python.sh"
 
 PYTHONPATH="$REPO_DIR${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \

@@ -22,15 +22,8 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
-REPO_DIR=$(dirname "$TOOLS_DIR")
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$REPO_DIR/.venv/bin/python" ]; then
-        PYTHON="$REPO_DIR/.venv/bin/python"
-    else
-        PYTHON=python
-    fi
-fi
+# shellcheck source=tools/find_python.sh
+source "$(dirname "$0")/find_python.sh"
 
 # SRUN_ARGS is deliberately unquoted: it holds several srun options.
 # shellcheck disable=SC2086

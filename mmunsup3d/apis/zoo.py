@@ -30,6 +30,8 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from ..utils.paths import project_roots
+
 __all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'default_cache_dir',
            'ZOO_URL_ENV', 'CACHE_DIR_ENV']
 
@@ -39,17 +41,11 @@ _SHORT_SHA = re.compile(r'-([0-9a-f]{8})\.pth$')
 _CHUNK = 1 << 16
 
 
-def _roots() -> List[str]:
-    """Candidate roots holding ``model-index.yml``: the repository, then the package ``.mim``."""
-    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    return [osp.dirname(pkg), osp.join(pkg, '.mim')]
-
-
 def _find_root() -> str:
-    for root in _roots():
+    for root in project_roots():
         if osp.isfile(osp.join(root, 'model-index.yml')):
             return root
-    raise FileNotFoundError(f'model-index.yml not found (looked in: {_roots()})')
+    raise FileNotFoundError(f'model-index.yml not found (looked in: {project_roots()})')
 
 
 def _load_index() -> Dict[str, dict]:

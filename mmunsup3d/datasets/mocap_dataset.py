@@ -1,11 +1,11 @@
 """2D poses from real motion capture seen through fixed, Human3.6M-like cameras."""
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from mmpose.registry import DATASETS
+from ..utils.paths import project_roots
 from .cameras import camera_to_pixel, sample_h36m_like_camera, world_to_camera
 from .pose_array_dataset import PoseArrayDataset, subsample_labelled
 
@@ -21,8 +21,7 @@ def resolve_data_file(path: str, data_root: str = '') -> str:
     candidates = [osp.join(data_root, path)] if data_root else []
     candidates.append(path)
     if not osp.isabs(path):
-        pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
-        candidates += [osp.join(osp.dirname(pkg), path), osp.join(pkg, '.mim', path)]
+        candidates += [osp.join(root, path) for root in project_roots()]
     for cand in candidates:
         if osp.isfile(cand):
             return cand

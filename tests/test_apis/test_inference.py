@@ -12,7 +12,6 @@ from mmunsup3d.datasets import MocapProjectionDataset
 def model_and_ckpt(tmp_path_factory):
     work = tmp_path_factory.mktemp('api')
     cfg = tiny_cfg(str(work))
-    model = init_lifter(cfg)
     path = str(work / 'ckpt.pth')
     from mmpose.registry import MODELS
     full = MODELS.build(cfg.model)  # with discriminator, as a training checkpoint has it

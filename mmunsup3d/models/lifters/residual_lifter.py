@@ -1,7 +1,6 @@
 """Martinez-style residual MLP that predicts one depth offset per joint."""
 from typing import Optional
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
