@@ -46,7 +46,8 @@ class PoseArrayDataset(Dataset):
         test_mode: build ``PoseDataSample`` ground truth for MMPose's ``MPJPE`` metric.
         with_3d: in training mode, also return ``keypoints_3d`` and ``has_3d`` (semi- or fully
             supervised training). Ignored in test mode.
-        with_next: also return the next frame's 2D (``keypoints_2d_next``) and ``has_next``.
+        with_next: also return the next frame's 2D (``keypoints_2d_next``, and
+            ``keypoint_scores_next`` when the data has scores) and ``has_next``.
         metainfo: dataset meta; defaults to MMPose's Human3.6M meta.
     """
 
@@ -112,6 +113,9 @@ class PoseArrayDataset(Dataset):
             has_next = nxt >= 0
             inputs['keypoints_2d_next'] = torch.from_numpy(
                 arr['keypoints_2d'][np.where(has_next, nxt, idx)])
+            if 'keypoint_scores' in arr:
+                inputs['keypoint_scores_next'] = torch.from_numpy(
+                    arr['keypoint_scores'][np.where(has_next, nxt, idx)])
             inputs['has_next'] = torch.from_numpy(has_next)
         if self.with_3d:
             has_3d = arr['has_3d'][idx] if 'has_3d' in arr else np.ones(len(idx), bool)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 __all__ = [
     'normalize_2d', 'lift_to_3d', 'euler_to_rotmat', 'sample_rotations', 'rotate', 'project',
-    'root_center'
+    'root_center', 'retilt_rotations', 'normalize_2d_masked'
 ]
 
 
@@ -192,3 +192,62 @@ def sample_rotations(num: int,
     if elevation_center is not None:
         elevation = elevation + elevation_center.to(dtype)
     return euler_to_rotmat(angles[:, 0], elevation, angles[:, 2])
+
+
+def retilt_rotations(elevation_from: Tensor,
+                     elevation_to: Tensor,
+                     azimuth: Tensor,
+                     roll: Optional[Tensor] = None) -> Tensor:
+    """Virtual cameras that orbit the subject about its *upright* axis (ElePose, CVPR 2022).
+
+    ``R = R_roll(roll) @ R_elev(elevation_to) @ R_azim(azimuth) @ R_elev(-elevation_from)``:
+    first undo the observing camera's elevation (the pose becomes upright: world up is the
+    camera's ``-y``), turn it about the vertical axis, then view it from a new elevation. A
+    positive elevation is a camera above the subject looking down (world up is
+    ``(0, -cos e, -sin e)`` in its frame). Plain :func:`sample_rotations` instead turns the pose
+    about the observing camera's own ``y`` axis, which is tilted whenever that camera is.
+
+    Args:
+        elevation_from: ``(B,)`` elevation of the camera that saw the input (radians).
+        elevation_to: ``(B,)`` elevation of the virtual camera (radians).
+        azimuth: ``(B,)`` rotation about the upright axis (radians).
+        roll: optional ``(B,)`` roll about the optical axis (radians).
+
+    Returns:
+        ``(B, 3, 3)`` rotation matrices; identity when ``elevation_to == elevation_from`` and
+        azimuth and roll are 0.
+    """
+    zeros = torch.zeros_like(azimuth)
+    roll = zeros if roll is None else roll
+    untilt = euler_to_rotmat(zeros, -elevation_from, zeros)
+    return euler_to_rotmat(azimuth, elevation_to, roll) @ untilt
+
+
+def normalize_2d_masked(keypoints: Tensor,
+                        valid: Tensor,
+                        c: float = 10.0,
+                        rms_ratio: float = 0.65,
+                        eps: float = 1e-8) -> Tuple[Tensor, Tensor]:
+    """RMS-normalise 2D poses that may have missing joints (e.g. COCO detections).
+
+    The centre is the mean of the valid joints, the scale their RMS distance from it
+    (``rms_ratio / c`` after normalisation); invalid joints are set to the centre (0), so a
+    missing joint stored as ``(0, 0)`` pixels cannot distort the pose.
+
+    Args:
+        keypoints: ``(..., J, 2)`` 2D poses.
+        valid: ``(..., J)`` bool or {0, 1} mask of usable joints.
+        c: depth offset of the lifting model (sets the size ``1/c``).
+        rms_ratio: normalised RMS size in units of ``1/c``.
+        eps: lower bound of the measured size.
+
+    Returns:
+        ``(normalized (..., J, 2), scale (...,))``.
+    """
+    w = valid.to(keypoints.dtype).unsqueeze(-1)
+    count = w.sum(-2).clamp_min(1.0)  # (..., 1)
+    centre = (keypoints * w).sum(-2, keepdim=True) / count.unsqueeze(-1)
+    centred = (keypoints - centre) * w
+    size = (centred.pow(2).sum((-1, -2)) / count.squeeze(-1)).sqrt()
+    scale = (rms_ratio / c) / size.clamp_min(eps)
+    return centred * scale[..., None, None], scale

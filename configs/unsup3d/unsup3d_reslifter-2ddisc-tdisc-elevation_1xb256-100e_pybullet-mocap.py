@@ -1,0 +1,16 @@
+# Unsup3D + temporal discriminator + a learned camera-elevation prior (after ElePose, CVPR'22):
+# a small network predicts the elevation of the camera that saw each 2D pose; every virtual
+# camera undoes it, orbits the pose about its upright axis (azimuth ±140°) and views it from an
+# elevation drawn from N(mean, std) of the batch's predictions (roll ±10°). The prediction is
+# bounded to [0°, 40°] (cameras above the pelvis, looking down): the depth-mirrored lift would
+# need negative elevations (see ElevationPredictor). Otherwise identical to
+# unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py. Results in README.md.
+_base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
+
+model = dict(
+    elevation_net=dict(type='ElevationPredictor', num_keypoints=17, width=256, num_layers=2,
+                       elevation_range_deg=(0.0, 40.0)),
+    rotation=dict(max_azimuth_deg=140.0, max_roll_deg=10.0),
+)
+# The predictor is trained by the lifter's losses, so it shares the lifter's optimizer.
+optim_wrapper = dict(lifter=dict(modules=['lifter', 'elevation_net']))

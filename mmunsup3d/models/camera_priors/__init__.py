@@ -1,0 +1,3 @@
+from .elevation_predictor import ElevationPredictor
+
+__all__ = ['ElevationPredictor']

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Train + test one config for several seeds, one thread each (two such queues fit 2 cores):
+#   tools/misc/run_ablation_seeds.sh CONFIG NAME "0 1 2" [extra --cfg-options...]
+# Writes work_dirs/ablation/NAME_seedS/{train.log,test.log,metrics.json}.
+set -euo pipefail
+cfg=$1; name=$2; seeds=$3; shift 3
+py=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${OMP_NUM_THREADS:-1}
+for s in $seeds; do
+  wd=work_dirs/ablation/${name}_seed$s
+  mkdir -p "$wd"
+  $py tools/train.py "$cfg" --work-dir "$wd" --cfg-options randomness.seed=$s "$@" > "$wd/train.log" 2>&1
+  ckpt=$(ls -t "$wd"/epoch_*.pth | head -1)
+  extra=(); [ $# -gt 0 ] && extra=(--cfg-options "$@")
+  $py tools/test.py "$cfg" "$ckpt" --work-dir "$wd" --out "$wd/metrics.json" "${extra[@]}" > "$wd/test.log" 2>&1
+  echo "$name seed $s: $(grep -E '^ALL' "$wd/test.log")"
+done
