@@ -346,8 +346,9 @@ class Unsup3DLifter(BaseModel):
     def draw_rotations_around_elevation(self, x: Tensor) -> Tensor:
         """ElePose-style cameras: undo the predicted elevation, orbit, re-tilt (see ``__init__``).
 
-        Gradients reach ``elevation_net`` through the un-tilt; the new elevations are drawn
-        from the batch statistics of the (detached) predictions.
+        Gradients reach ``elevation_net`` through the un-tilt (only via the synthetic 2D poses
+        the discriminators judge, see :meth:`cycle`); the new elevations are drawn from the
+        batch statistics of the (detached) predictions.
         """
         net = _unwrap(self.elevation_net)
         elev = self.elevation_net(x)  # (B,) radians
@@ -387,7 +388,17 @@ class Unsup3DLifter(BaseModel):
         # Depths are clamped at min_depth as in the lift, so a wild early prediction cannot
         # project to near-infinite coordinates.
         fake, scale = self._normalize(project(pose_rot + root, self.min_depth))
-        pose2 = root_center(self.lift(fake, scores), self.root_idx) / scale[:, None, None]
+        if rot.requires_grad:
+            # A learned elevation prior is trained by the discriminator only (through
+            # ``fake_2d``): through the consistency losses it learns to tilt the orbit axis
+            # towards the optical axis, which turns hard azimuth changes into easy in-plane
+            # rolls (measured: it ran to the top of its range).
+            rot = rot.detach()
+            pose_rot = rotate(pose, rot)
+            cyc, scale = self._normalize(project(pose_rot + root, self.min_depth))
+        else:
+            cyc = fake
+        pose2 = root_center(self.lift(cyc, scores), self.root_idx) / scale[:, None, None]
         loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
         reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, self.min_depth)
         loss_2d = (reproj - x).norm(dim=-1).mean(-1)
