@@ -9,17 +9,26 @@ DEMO_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                        'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 
 
-def tiny_cfg(work_dir: str, max_epochs: int = 2, clips=('walk', 'run')) -> Config:
-    cfg = Config.fromfile(DEMO_CONFIG)
+def tiny_cfg(work_dir: str, max_epochs: int = 2, clips=('walk', 'run'),
+             config: str = DEMO_CONFIG) -> Config:
+    cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     # Runners built within the same second would otherwise share MMEngine's global instances.
     cfg.experiment_name = f'test_{uuid.uuid4().hex[:12]}'
     cfg.model.lifter.width = 32
     cfg.model.lifter.num_blocks = 1
-    cfg.model.discriminator.width = 32
-    cfg.model.discriminator.num_blocks = 1
+    for name in ('discriminator', 'temporal_discriminator'):
+        if cfg.model.get(name):
+            cfg.model[name].width = 32
+            cfg.model[name].num_blocks = 1
+    for name in ('elevation_net', 'adapter'):
+        if cfg.model.get(name):
+            cfg.model[name].width = 16
     cfg.train_dataloader.batch_size = 64
-    cfg.train_dataloader.dataset.clips = list(clips)
+    train_set = cfg.train_dataloader.dataset
+    if train_set.type == 'WithExtra2DDataset':
+        train_set = train_set.dataset
+    train_set.clips = list(clips)
     cfg.val_dataloader.dataset.clips = list(clips)
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_cfg.max_epochs = max_epochs

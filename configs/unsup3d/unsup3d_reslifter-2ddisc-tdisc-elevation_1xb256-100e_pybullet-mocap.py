@@ -1,7 +1,8 @@
 # Unsup3D + temporal discriminator + a learned camera-elevation prior (after ElePose, CVPR'22):
 # a small network predicts the elevation of the camera that saw each 2D pose; every virtual
 # camera undoes it, orbits the pose about its upright axis (azimuth ±140°) and views it from an
-# elevation drawn from N(mean, std) of the batch's predictions (roll ±10°). The prediction is
+# elevation drawn from N(mean, std) of the batch's predictions (roll ±10°). The predictor learns
+# from 2D the elevation implied by the lifter's own torso (loss_elevation). The prediction is
 # bounded to [0°, 40°] (cameras above the pelvis, looking down): the depth-mirrored lift would
 # need negative elevations (see ElevationPredictor). Otherwise identical to
 # unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py. Results in README.md.

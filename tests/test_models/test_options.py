@@ -9,7 +9,7 @@ import torch
 from mmpose.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmunsup3d.apis.keypoint_convert import coco_to_h36m
 from mmunsup3d.models import (coco_to_h36m_matrix, euler_to_rotmat, normalize_2d_masked,
-                              retilt_rotations, rotate)
+                              retilt_rotations, rotate, torso_elevation)
 from test_unsup3d_lifter import fake_batch, small_model_cfg
 
 
@@ -100,18 +100,37 @@ def test_elevation_prior_rotations_and_gradients():
     model.rotation = dict(max_azimuth_deg=0.0, max_elevation_deg=0.0, max_roll_deg=0.0)
     rot = model.draw_rotations(x)
     assert torch.allclose(rot[:, 0], torch.tensor([1.0, 0, 0]).expand(64, 3), atol=1e-6)
-    # The adversarial term reaches the elevation net (through the un-tilt), the consistency
-    # terms do not (they would tilt the orbit axis into easy in-plane rolls); it is logged.
+    # Only the predictor's own regression loss reaches it; the rotations use its detached
+    # output, so no adversarial or consistency gradient can tilt the orbit axis.
     model.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
     losses, _, _ = model.generator_losses(fake_batch(64)['inputs'])
     assert 'elevation_deg' in losses and 0 <= float(losses['elevation_deg']) <= 40
-    (losses['loss_2d'] + losses['loss_3d']).backward(retain_graph=True)
+    (losses['loss_2d'] + losses['loss_3d'] + losses['loss_adv']).backward(retain_graph=True)
     assert all(p.grad is None for p in model.elevation_net.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
-    losses['loss_adv'].backward()
+    model.zero_grad()
+    losses['loss_elevation'].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.elevation_net.parameters())
+    assert all(p.grad is None for p in model.lifter.parameters())
     assert all(p.grad is None for p in model.discriminator.parameters())
+
+
+def test_torso_elevation_hand_computed_and_mirror():
+    e = 0.3
+    pose = torch.zeros(1, 17, 3)
+    pose[0, 8] = torch.tensor([0.0, -math.cos(e), -math.sin(e)]) * 0.5  # camera looks down
+    assert torso_elevation(pose).item() == pytest.approx(e, abs=1e-6)
+    mirrored = pose * torch.tensor([1.0, 1.0, -1.0])
+    assert torso_elevation(mirrored).item() == pytest.approx(-e, abs=1e-6)
+    # Orbiting about the upright axis (retilt with the same elevation) keeps the elevation;
+    # orbiting about the camera's own y axis does not.
+    for az in (0.5, 1.0, 2.0):
+        turned = rotate(pose, retilt_rotations(torch.tensor([e]), torch.tensor([e]),
+                                               torch.tensor([az])))
+        assert torso_elevation(turned).item() == pytest.approx(e, abs=1e-6)
+    naive = rotate(pose, euler_to_rotmat(torch.tensor([1.0]), torch.zeros(1), torch.zeros(1)))
+    assert abs(torso_elevation(naive).item() - e) > 0.1
 
 
 def test_elevation_prior_train_step_shares_lifter_optimizer():

@@ -1,3 +1,3 @@
-from .unsup3d_lifter import Unsup3DLifter, scale_aligned_error
+from .unsup3d_lifter import Unsup3DLifter, scale_aligned_error, torso_elevation
 
-__all__ = ['Unsup3DLifter', 'scale_aligned_error']
+__all__ = ['Unsup3DLifter', 'scale_aligned_error', 'torso_elevation']

@@ -51,6 +51,25 @@ def _frozen_logits(disc: nn.Module, poses: Tensor) -> Tensor:
             p.requires_grad_(r)
 
 
+def torso_elevation(pose: Tensor, root_idx: int = 0, up_idx: int = 8) -> Tensor:
+    """Camera elevation implied by a camera-frame 3D pose whose torso is upright.
+
+    With the camera looking down by ``e`` the world up axis is ``(0, -cos e, -sin e)`` in camera
+    coordinates (y down, z forward), so ``e = atan2(-u_z, -u_y)`` for the torso direction ``u``
+    (root -> ``up_idx``). A depth-mirrored pose gives ``-e``.
+
+    Args:
+        pose: ``(B, J, 3)`` camera-frame poses.
+        root_idx: root joint (pelvis).
+        up_idx: upper-torso joint (thorax).
+
+    Returns:
+        ``(B,)`` elevations in radians.
+    """
+    up = pose[:, up_idx] - pose[:, root_idx]
+    return torch.atan2(-up[:, 2], -up[:, 1])
+
+
 def scale_aligned_error(pred: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
     """Mean per-joint error after the optimal scaling of ``pred`` (N-MPJPE as a loss).
 
@@ -99,6 +118,10 @@ class Unsup3DLifter(BaseModel):
             ``N(mean, std)`` of the batch's predictions (detached; clamped to the predictor's
             range), plus a roll in ``±rotation.max_roll_deg``. Trained through the lifter's
             losses; put it under the lifter's optimizer (``modules=['lifter', 'elevation_net']``).
+            It is trained by regressing the elevation implied by the first lift's torso
+            (``loss_elevation``, target detached), not through the rotations: trained by the
+            discriminator through the un-tilt it tilted the orbit axis towards the optical axis
+            (azimuth changes become easy in-plane rolls) and ran to the top of its range.
         adapter: config of a 2D domain adapter (``PoseDomainAdapter2D``), or ``None``. With it
             and a batch carrying ``extra_keypoints_2d`` (+ ``extra_keypoint_scores``; see
             ``WithExtra2DDataset``), the extra poses (another convention, e.g. COCO-17
@@ -116,6 +139,8 @@ class Unsup3DLifter(BaseModel):
         num_keypoints: number of joints J.
         root_idx: root joint index (pelvis).
         head_idx: head joint used for scale normalisation.
+        up_idx: joint whose direction from the root is the body's up axis (thorax), for the
+            elevation prior's target.
         depth_offset: ``c`` in ``z = max(min_depth, d + c)``.
         min_depth: smallest depth of a lifted joint.
         scale_mode: 2D scale normalisation, ``'head'`` (paper) or ``'rms'`` (robust to poses
@@ -154,6 +179,7 @@ class Unsup3DLifter(BaseModel):
                  num_keypoints: int = 17,
                  root_idx: int = 0,
                  head_idx: int = 10,
+                 up_idx: int = 8,
                  depth_offset: float = 10.0,
                  min_depth: float = 1.0,
                  scale_mode: str = 'head',
@@ -184,6 +210,7 @@ class Unsup3DLifter(BaseModel):
         self.num_keypoints = num_keypoints
         self.root_idx = root_idx
         self.head_idx = head_idx
+        self.up_idx = up_idx
         self.depth_offset = depth_offset
         self.min_depth = min_depth
         if scale_mode not in ('head', 'rms'):
@@ -192,7 +219,7 @@ class Unsup3DLifter(BaseModel):
         self.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
         self.rotation.update(rotation or {})
         weights = dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_temporal=1.0, loss_sup=0.0,
-                       loss_adapter=1.0, loss_adapter_reg=1.0)
+                       loss_adapter=1.0, loss_adapter_reg=1.0, loss_elevation=1.0)
         unknown = set(loss_weights or {}) - set(weights)
         if unknown:
             raise KeyError(f'Unknown loss weight(s) {sorted(unknown)}; '
@@ -346,16 +373,18 @@ class Unsup3DLifter(BaseModel):
     def draw_rotations_around_elevation(self, x: Tensor) -> Tensor:
         """ElePose-style cameras: undo the predicted elevation, orbit, re-tilt (see ``__init__``).
 
-        Gradients reach ``elevation_net`` through the un-tilt (only via the synthetic 2D poses
-        the discriminators judge, see :meth:`cycle`); the new elevations are drawn from the
-        batch statistics of the (detached) predictions.
+        The rotations are built from detached predictions; :meth:`cycle` adds the predictor's
+        own loss (``loss_elevation``: regression onto the elevation implied by the lifted
+        torso, :func:`torso_elevation`). The new elevations are drawn from the batch
+        statistics of the predictions.
         """
         net = _unwrap(self.elevation_net)
-        elev = self.elevation_net(x)  # (B,) radians
-        self._elevation_log = elev.detach()
+        self._elevation_pred = self.elevation_net(x)  # (B,) radians, with gradient
+        elev = self._elevation_pred.detach()
+        self._elevation_log = elev
         batch = x.shape[0]
-        mean = elev.detach().mean()
-        std = elev.detach().std() if batch > 1 else torch.zeros_like(mean)
+        mean = elev.mean()
+        std = elev.std() if batch > 1 else torch.zeros_like(mean)
         target = (mean + std * torch.randn(batch, device=x.device, dtype=x.dtype)).clamp(
             net.low, net.high)
         u = torch.rand(batch, 2, device=x.device, dtype=x.dtype) * 2.0 - 1.0
@@ -388,21 +417,18 @@ class Unsup3DLifter(BaseModel):
         # Depths are clamped at min_depth as in the lift, so a wild early prediction cannot
         # project to near-infinite coordinates.
         fake, scale = self._normalize(project(pose_rot + root, self.min_depth))
-        if rot.requires_grad:
-            # A learned elevation prior is trained by the discriminator only (through
-            # ``fake_2d``): through the consistency losses it learns to tilt the orbit axis
-            # towards the optical axis, which turns hard azimuth changes into easy in-plane
-            # rolls (measured: it ran to the top of its range).
-            rot = rot.detach()
-            pose_rot = rotate(pose, rot)
-            cyc, scale = self._normalize(project(pose_rot + root, self.min_depth))
-        else:
-            cyc = fake
-        pose2 = root_center(self.lift(cyc, scores), self.root_idx) / scale[:, None, None]
+        pose2 = root_center(self.lift(fake, scores), self.root_idx) / scale[:, None, None]
         loss_3d = (pose2 - pose_rot).norm(dim=-1).mean(-1)
         reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, self.min_depth)
         loss_2d = (reproj - x).norm(dim=-1).mean(-1)
-        return dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d, rot=rot)
+        out = dict(pose_3d=pose, fake_2d=fake, loss_2d=loss_2d, loss_3d=loss_3d, rot=rot)
+        elev = getattr(self, '_elevation_pred', None)
+        if elev is not None:
+            self._elevation_pred = None
+            out['loss_elevation'] = F.smooth_l1_loss(
+                elev, torso_elevation(pose.detach(), self.root_idx, self.up_idx),
+                reduction='none', beta=0.1)
+        return out
 
     def generator_losses(
             self, inputs: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Optional[Tensor], Tensor]:
@@ -451,6 +477,8 @@ class Unsup3DLifter(BaseModel):
             out = self.cycle(cycle_x, cycle_scores)
             losses['loss_2d'] = w['loss_2d'] * out['loss_2d'].mean()
             losses['loss_3d'] = w['loss_3d'] * out['loss_3d'].mean()
+            if 'loss_elevation' in out:
+                losses['loss_elevation'] = w['loss_elevation'] * out['loss_elevation'].mean()
         if use_adv:
             logits = _frozen_logits(self.discriminator, out['fake_2d'])
             losses['loss_adv'] = w['loss_adv'] * F.binary_cross_entropy_with_logits(

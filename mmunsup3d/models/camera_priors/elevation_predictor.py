@@ -17,14 +17,15 @@ class ElevationPredictor(BaseModule):
     ``elevation_range_deg`` (a sigmoid, so the bounds are hard). Positive elevation = camera
     above the subject looking down. The predicted elevation un-tilts the lifted pose before the
     random virtual camera turns it about the upright axis
-    (:func:`~mmunsup3d.models.geometry.retilt_rotations`); it is trained only through the
-    lifter's losses (no elevation label exists).
+    (:func:`~mmunsup3d.models.geometry.retilt_rotations`). No elevation label exists: it is
+    trained to predict, from 2D alone, the elevation implied by the lifter's own 3D torso
+    (:func:`~mmunsup3d.models.torso_elevation`).
 
     Why bounded: for weak perspective the depth-mirrored lift seen from elevation ``-e`` is
     indistinguishable from the true lift seen from ``+e``, so a symmetric range cannot prefer
-    either. Real cameras are mounted above the pelvis and look down; a range that excludes
-    negative elevations is that physical prior and leaves the mirror solution with a
-    mismatched up-axis.
+    either (the mirrored lift's torso implies ``-e``). Real cameras are mounted above the
+    pelvis and look down; a range that excludes negative elevations is that physical prior and
+    leaves the mirror solution with a mismatched up-axis.
 
     Args:
         num_keypoints: J.
