@@ -202,6 +202,7 @@ def propagate_data_root(cfg: Config, cfg_options: Optional[dict]) -> None:
         loader = cfg.get(key)
         dataset = loader.get('dataset') if loader else None
         while dataset is not None:
-            if 'data_root' in dataset or 'type' in dataset:
+            # Wrappers (a ``dataset`` inside) take no data_root themselves.
+            if 'data_root' in dataset or ('type' in dataset and 'dataset' not in dataset):
                 dataset['data_root'] = root
             dataset = dataset.get('dataset')
