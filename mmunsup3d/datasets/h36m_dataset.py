@@ -217,6 +217,9 @@ class H36MLiftingDataset(PoseArrayDataset):
         next_step: frame gap of ``next_index``.
         labelled_fraction: fraction of training rows that carry 3D when ``with_3d``.
         labelled_seed: seed choosing the labelled rows.
+        labelled_subjects: draw the labelled rows only from these subjects (e.g. ``['S1']`` with
+            ``labelled_fraction=0.1`` = 10 % of S1's rows carry 3D, the rest of S1 and every
+            other subject are unlabelled); ``None`` draws from all rows.
         **kwargs: ``test_mode``, ``with_3d``, ``with_next``, ``metainfo`` of the base class.
     """
 
@@ -237,6 +240,7 @@ class H36MLiftingDataset(PoseArrayDataset):
                  next_step: int = 1,
                  labelled_fraction: float = 1.0,
                  labelled_seed: int = 0,
+                 labelled_subjects: Optional[Sequence[str]] = None,
                  **kwargs) -> None:
         if keypoint_2d_src not in ('gt', 'detection'):
             raise ValueError(f'keypoint_2d_src must be "gt" or "detection", got '
@@ -269,6 +273,8 @@ class H36MLiftingDataset(PoseArrayDataset):
         self.next_step = next_step
         self.labelled_fraction = labelled_fraction
         self.labelled_seed = labelled_seed
+        self.labelled_subjects = None if labelled_subjects is None else \
+            [str(s) for s in labelled_subjects]
         self._mm_metainfo = kwargs.pop('metainfo', None) or dict(from_file=_H36M_META)
         super().__init__(**kwargs)
 
@@ -390,8 +396,20 @@ class H36MLiftingDataset(PoseArrayDataset):
         if self.test_mode:
             arrays['img_paths'] = ann['imgname'][self.frame_index]
         else:
-            arrays['has_3d'] = subsample_labelled(len(anchors), self.labelled_fraction,
+            if self.labelled_subjects is None:
+                arrays['has_3d'] = subsample_labelled(len(anchors), self.labelled_fraction,
+                                                      self.labelled_seed)
+            else:
+                pool_video = np.array([k[0] in self.labelled_subjects for k in self.video_keys],
+                                      dtype=bool)
+                pool = np.flatnonzero(pool_video[self.row_video])
+                if self.with_3d and not len(pool):
+                    raise ValueError(f'H36MLiftingDataset: labelled_subjects '
+                                     f'{self.labelled_subjects} have no rows in {self.ann_file}')
+                has_3d = np.zeros(len(anchors), dtype=bool)
+                has_3d[pool] = subsample_labelled(len(pool), self.labelled_fraction,
                                                   self.labelled_seed)
+                arrays['has_3d'] = has_3d
             if not self.with_3d:
                 del arrays['has_3d']  # unsupervised training: no 3D leaves this function
         if self.camera_param_file is not None:

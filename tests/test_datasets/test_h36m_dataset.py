@@ -236,6 +236,19 @@ def test_training_batches_carry_no_3d(h36m_root, train_set):
     assert np.all(k3d[~has_3d[rows]] == 0) and np.all(np.abs(k3d[has_3d[rows]]).sum((1, 2)) > 0)
 
 
+def test_labelled_rows_from_one_subject(h36m_root, train_set):
+    semi = _ours(h36m_root, TRAIN, with_3d=True, labelled_fraction=0.1,
+                 labelled_subjects=['S1'])
+    has_3d = semi.arrays['has_3d']
+    subject = np.array([k[0] for k in semi.row_keys()])
+    assert not has_3d[subject != 'S1'].any()
+    assert has_3d[subject == 'S1'].sum() == round(0.1 * (subject == 'S1').sum())
+    batch = unsup3d_collate(semi.__getitems__(np.flatnonzero(subject != 'S1')[:50]))
+    assert not batch['inputs']['has_3d'].any() and not batch['inputs']['keypoints_3d'].any()
+    with pytest.raises(ValueError, match='labelled_subjects'):
+        _ours(h36m_root, TRAIN, with_3d=True, labelled_fraction=0.1, labelled_subjects=['S9'])
+
+
 def test_detection_source_differs_from_gt(h36m_root, train_set):
     det = _ours(h36m_root, TRAIN, keypoint_2d_src='detection', keypoint_2d_det_file=DET_TRAIN)
     err = np.linalg.norm(det.arrays['keypoints_2d'] - train_set.arrays['keypoints_2d'], axis=-1)
