@@ -2,7 +2,9 @@
 
 Usage: ``python tools/misc/summarize_ablation.py [work_dirs/ablation]``. For each run name
 (``<name>_seed<S>`` folders with a ``metrics.json``) prints per-seed N-MPJPE / P-MPJPE / MPJPE,
-their mean and the spread as half the max-min range, as a Markdown table.
+their mean and the spread as half the max-min range, as a Markdown table; with a
+``mirror.json`` (``tools/analysis/depth_mirror_check.py``) in every folder, also how many seeds
+converged to the depth-mirrored solution.
 """
 import json
 import os
@@ -24,8 +26,12 @@ def collect(root: str) -> Dict[str, Dict[int, Dict[str, float]]]:
             continue
         with open(path) as f:
             metrics = json.load(f)
-        runs[match.group(1)][int(match.group(2))] = {
-            k: 1000.0 * float(metrics[k]) for k in METRICS if k in metrics}
+        row = {k: 1000.0 * float(metrics[k]) for k in METRICS if k in metrics}
+        mirror = osp.join(root, entry, 'mirror.json')
+        if osp.isfile(mirror):
+            with open(mirror) as f:
+                row['mirrored'] = float(json.load(f)['mirrored'])
+        runs[match.group(1)][int(match.group(2))] = row
     return runs
 
 
@@ -39,11 +45,13 @@ def fmt(values: List[float]) -> str:
 def main() -> None:
     root = sys.argv[1] if len(sys.argv) > 1 else 'work_dirs/ablation'
     runs = collect(root)
-    print('| run | seeds | ' + ' | '.join(METRICS) + ' |')
-    print('|---|---|' + '---|' * len(METRICS))
+    print('| run | seeds | ' + ' | '.join(METRICS) + ' | mirrored |')
+    print('|---|---|' + '---|' * len(METRICS) + '---|')
     for name, seeds in runs.items():
         order = sorted(seeds)
         cells = [fmt([seeds[s][m] for s in order]) for m in METRICS]
+        flags = [seeds[s].get('mirrored') for s in order]
+        cells.append('?' if None in flags else f'{int(sum(flags))}/{len(flags)}')
         print(f'| {name} | {", ".join(map(str, order))} | ' + ' | '.join(cells) + ' |')
 
 
