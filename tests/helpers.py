@@ -1,12 +1,23 @@
 """Small configs shared by the tests (fast CPU runs on a slice of the shipped mocap)."""
+import importlib.util
 import os.path as osp
 import uuid
+from types import ModuleType
 
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                        'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
+
+
+def load_tool(*parts: str) -> ModuleType:
+    """Import a script under ``tools/`` (not a package) by its path parts."""
+    path = osp.join(REPO, 'tools', *parts)
+    spec = importlib.util.spec_from_file_location(osp.splitext(parts[-1])[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_cfg(work_dir: str, max_epochs: int = 2, clips=('walk', 'run'),

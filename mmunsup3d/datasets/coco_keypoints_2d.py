@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from mmpose.registry import DATASETS
 from .mocap_dataset import resolve_data_file
-from .pose_array_dataset import PoseArrayDataset
+from .pose_array_dataset import PoseArrayDataset, single_sample
 
 __all__ = ['CocoKeypoints2DDataset', 'WithExtra2DDataset', 'coco_metainfo']
 
@@ -236,8 +236,4 @@ class WithExtra2DDataset(Dataset):
         return batch
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        batch = self.__getitems__([index])
-        out = {'inputs': {k: v[0] for k, v in batch['inputs'].items()}}
-        if 'data_samples' in batch:
-            out['data_samples'] = batch['data_samples'][0]
-        return out
+        return single_sample(self.__getitems__([index]))

@@ -129,11 +129,7 @@ class PoseArrayDataset(Dataset):
         return batch
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        batch = self.__getitems__([index])
-        out = {'inputs': {k: v[0] for k, v in batch['inputs'].items()}}
-        if 'data_samples' in batch:
-            out['data_samples'] = batch['data_samples'][0]
-        return out
+        return single_sample(self.__getitems__([index]))
 
     def _data_sample(self, i: int) -> PoseDataSample:
         arr = self.arrays
@@ -146,6 +142,14 @@ class PoseArrayDataset(Dataset):
         sample.set_metainfo(
             dict(target_img_path=[str(arr['img_paths'][i])], sample_idx=int(i)))
         return sample
+
+
+def single_sample(batch: Dict[str, Any]) -> Dict[str, Any]:
+    """The only sample of a one-row batch from ``__getitems__`` (for ``__getitem__``)."""
+    out = {'inputs': {k: v[0] for k, v in batch['inputs'].items()}}
+    if 'data_samples' in batch:
+        out['data_samples'] = batch['data_samples'][0]
+    return out
 
 
 @FUNCTIONS.register_module()

@@ -1,5 +1,4 @@
 """COCO-format 2D keypoint dataset, the extra-2D wrapper and the mocap -> COCO converter."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -9,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from helpers import load_tool
 from mmpose.registry import DATASETS
 from mmunsup3d.datasets import (CocoKeypoints2DDataset, MocapProjectionDataset,
                                 WithExtra2DDataset, unsup3d_collate)
@@ -18,11 +18,7 @@ SHIPPED = osp.join(REPO, 'data', 'pybullet_mocap', 'coco17_synthetic_train.json'
 
 
 def _converter():
-    path = osp.join(REPO, 'tools', 'dataset_converters', 'mocap_to_coco.py')
-    spec = importlib.util.spec_from_file_location('mocap_to_coco', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dataset_converters', 'mocap_to_coco.py')
 
 
 def _kpts(offset: float, vis=None):

@@ -1,6 +1,5 @@
 """Human3.6M in MMPose's format: the fixture, equality with MMPose's ``Human36mDataset``,
 training/test arrays, errors, and a short end-to-end run of ``configs/unsup3d_h36m.py``."""
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -11,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from helpers import load_tool
 from mmpose.datasets.datasets.body3d import Human36mDataset
 from mmpose.registry import DATASETS
 from mmpose.utils.camera import SimpleCamera
@@ -30,11 +30,7 @@ ACTIONS = {'Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo',
 
 
 def _tool():
-    path = osp.join(REPO, 'tools', 'dataset_converters', 'make_h36m_fixture.py')
-    spec = importlib.util.spec_from_file_location('make_h36m_fixture', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dataset_converters', 'make_h36m_fixture.py')
 
 
 @pytest.fixture(scope='session')

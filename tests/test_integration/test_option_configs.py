@@ -6,7 +6,7 @@ import torch
 import pytest
 from mmengine.runner import Runner
 
-from helpers import REPO, tiny_cfg
+from helpers import REPO, load_tool, tiny_cfg
 
 CFG = osp.join(REPO, 'configs', 'unsup3d')
 
@@ -35,15 +35,10 @@ def test_option_config_trains_and_evaluates(name, logged, tmp_path):
 
 def test_h36m_temporal_config_trains_on_the_fixture(tmp_path):
     """The Human3.6M temporal config: consecutive-frame pairs from MMPose's files, batched."""
-    import importlib.util
-
     from mmengine.config import Config
 
     from mmunsup3d.engine.launch import propagate_data_root
-    spec = importlib.util.spec_from_file_location(
-        'make_h36m_fixture', osp.join(REPO, 'tools', 'dataset_converters', 'make_h36m_fixture.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('dataset_converters', 'make_h36m_fixture.py')
     root = str(tmp_path / 'h36m')
     tool.write_fixture(root)
     cfg = Config.fromfile(osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc_8xb64-200e_h36m.py'))
