@@ -9,7 +9,7 @@ import torch
 from mmpose.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmunsup3d.apis.keypoint_convert import coco_to_h36m
 from mmunsup3d.models import (coco_to_h36m_matrix, euler_to_rotmat, normalize_2d_masked,
-                              retilt_rotations, rotate, torso_elevation)
+                              bone_asymmetry, retilt_rotations, rotate, torso_elevation)
 from test_unsup3d_lifter import fake_batch, small_model_cfg
 
 
@@ -312,3 +312,38 @@ def test_adapter_train_step_and_discriminator_step_isolation():
     model.discriminator_losses(real.detach(), fake)['loss_disc'].backward()
     assert all(p.grad is None for p in model.adapter.parameters())
     assert all(p.grad is None for p in model.lifter.parameters())
+
+
+# ----------------------------------------------------------------------------- symmetry prior
+def test_bone_asymmetry_hand_computed_and_gradient():
+    pose = torch.zeros(1, 17, 3)
+    # Left thigh (4-5) of length 2, right thigh (1-2) of length 1; all other bones of length 0
+    # on both sides except the hips (0-4 and 0-1), length 1 each.
+    pose[0, 4] = torch.tensor([1.0, 0, 0])
+    pose[0, 1] = torch.tensor([-1.0, 0, 0])
+    pose[0, 5] = pose[0, 4] + torch.tensor([0, 2.0, 0])
+    pose[0, 2] = pose[0, 1] + torch.tensor([0, 1.0, 0])
+    pose[0, 6] = pose[0, 5]
+    pose[0, 3] = pose[0, 2]
+    # Thigh pair: |2 - 1| / 1.5; every other pair 0 (shoulder/arm joints all at 0 -> 0/eps).
+    assert bone_asymmetry(pose).item() == pytest.approx((1.0 / 1.5) / 6, rel=1e-5)
+    sym = pose.clone()
+    sym[0, 5] = sym[0, 4] + torch.tensor([0, 1.0, 0])
+    sym[0, 6] = sym[0, 5]
+    assert bone_asymmetry(sym).item() == pytest.approx(0.0, abs=1e-6)
+    assert torch.allclose(bone_asymmetry(pose * 3.0), bone_asymmetry(pose))  # scale-free
+    x = pose.clone().requires_grad_(True)
+    bone_asymmetry(x).sum().backward()
+    assert x.grad[0, 5].abs().sum() > 0
+
+
+def test_symmetry_loss_is_off_by_default_and_reaches_only_the_lifter():
+    torch.manual_seed(0)
+    plain = MODELS.build(small_model_cfg())
+    assert 'loss_symmetry' not in plain.generator_losses(fake_batch()['inputs'])[0]
+    model = MODELS.build(small_model_cfg(
+        loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_symmetry=1.0)))
+    losses, _, _ = model.generator_losses(fake_batch()['inputs'])
+    losses['loss_symmetry'].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
+    assert all(p.grad is None for p in model.discriminator.parameters())

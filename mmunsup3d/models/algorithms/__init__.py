@@ -1,3 +1,4 @@
-from .unsup3d_lifter import Unsup3DLifter, scale_aligned_error, torso_elevation
+from .unsup3d_lifter import (Unsup3DLifter, bone_asymmetry, scale_aligned_error,
+                             torso_elevation)
 
-__all__ = ['Unsup3DLifter', 'scale_aligned_error', 'torso_elevation']
+__all__ = ['Unsup3DLifter', 'scale_aligned_error', 'torso_elevation', 'bone_asymmetry']
