@@ -10,7 +10,8 @@ from .lifters import FlatDepthLifter, ResidualLifter
 __all__ = [
     'Unsup3DLifter', 'ResidualLifter', 'DepthLiftingHead', 'FlatDepthLifter',
     'PoseDiscriminator2D', 'scale_aligned_error', 'PoseDomainAdapter2D', 'coco_to_h36m_matrix',
-    'ElevationPredictor', 'torso_elevation', 'bone_asymmetry', 'retilt_rotations', 'normalize_2d_masked',
+    'ElevationPredictor', 'torso_elevation', 'bone_asymmetry', 'retilt_rotations',
+    'normalize_2d_masked',
     'normalize_2d', 'lift_to_3d', 'euler_to_rotmat', 'sample_rotations', 'rotate', 'project',
     'root_center'
 ]
