@@ -25,7 +25,8 @@ class ElevationPredictor(BaseModule):
     indistinguishable from the true lift seen from ``+e``, so a symmetric range cannot prefer
     either (the mirrored lift's torso implies ``-e``). Real cameras are mounted above the
     pelvis and look down; a range that excludes negative elevations is that physical prior and
-    leaves the mirror solution with a mismatched up-axis.
+    was meant to leave the mirror solution with a mismatched up-axis. Measured on the embedded
+    mocap it did not: all three seeds still mirrored (configs/unsup3d/README.md).
 
     Args:
         num_keypoints: J.
