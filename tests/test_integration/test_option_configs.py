@@ -17,6 +17,8 @@ CFG = osp.join(REPO, 'configs', 'unsup3d')
     ('unsup3d_reslifter-2ddisc-conf_1xb256-100e_pybullet-mocap.py', {'loss_adv', 'loss_disc'}),
     ('unsup3d_reslifter-2ddisc-tdisc-elevation_1xb256-100e_pybullet-mocap.py',
      {'elevation_deg', 'loss_temporal', 'loss_tdisc'}),
+    ('unsup3d_reslifter-2ddisc-tdisc-conf_1xb256-100e_pybullet-mocap.py',
+     {'loss_temporal', 'loss_tdisc'}),
     ('unsup3d_reslifter-2ddisc-tdisc-sym_1xb256-100e_pybullet-mocap.py',
      {'loss_symmetry', 'loss_temporal'}),
     ('unsup3d_reslifter-2ddisc-tdisc-adapter_1xb256-100e_pybullet-mocap.py',
