@@ -47,7 +47,8 @@ import numpy as np
 
 __all__ = [
     'COCO_KEYPOINT_NAMES', 'H36M_KEYPOINT_NAMES', 'H36M_PARENTS', 'H36M_SKELETON',
-    'CORE_JOINTS', 'HEAD_TOP_FACTOR', 'coco_to_h36m', 'fill_low_confidence'
+    'CORE_JOINTS', 'HEAD_TOP_FACTOR', 'COCO_TO_H36M_DIRECT', 'coco_to_h36m',
+    'fill_low_confidence'
 ]
 
 COCO_KEYPOINT_NAMES: Tuple[str, ...] = (
@@ -74,8 +75,8 @@ CORE_JOINTS: Tuple[int, ...] = (1, 4, 11, 14)
 #: Head top = C + HEAD_TOP_FACTOR * (C - nose), C = mid-eyes (or mid-ears).
 HEAD_TOP_FACTOR = 2.0
 
-# Human3.6M index <- COCO index for the directly copied joints.
-_DIRECT = {1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 9: 0, 11: 5, 12: 7, 13: 9, 14: 6,
+#: Human3.6M index <- COCO index for the directly copied joints.
+COCO_TO_H36M_DIRECT = {1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 9: 0, 11: 5, 12: 7, 13: 9, 14: 6,
            15: 8, 16: 10}
 # Left/right mirror of the Human3.6M limb joints (knees, ankles, elbows, wrists).
 _LIMB_MIRROR = {2: 5, 3: 6, 5: 2, 6: 3, 12: 15, 13: 16, 15: 12, 16: 13}
@@ -112,7 +113,7 @@ def coco_to_h36m(kpts: np.ndarray,
     kpts, scores = _check(kpts, scores)
     out = np.zeros_like(kpts)
     out_sc = np.zeros_like(scores)
-    for h, c in _DIRECT.items():
+    for h, c in COCO_TO_H36M_DIRECT.items():
         out[:, h] = kpts[:, c]
         out_sc[:, h] = scores[:, c]
     out[:, 0] = (kpts[:, 11] + kpts[:, 12]) / 2

@@ -17,12 +17,6 @@ import torch
 from mmengine.config import Config, DictAction
 
 
-def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean over samples of the per-joint error after the optimal scale of ``pred``."""
-    scale = (pred * gt).sum((1, 2)) / np.maximum((pred * pred).sum((1, 2)), 1e-12)
-    return float(np.linalg.norm(pred * scale[:, None, None] - gt, axis=-1).mean())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
@@ -33,6 +27,7 @@ def main() -> None:
 
     from mmpose.registry import DATASETS
     from mmunsup3d.apis import init_lifter
+    from mmunsup3d.models import scale_aligned_error
     from mmunsup3d.utils import register_all_modules
     register_all_modules()
     cfg = Config.fromfile(args.config)
@@ -44,14 +39,19 @@ def main() -> None:
     scores = dataset.arrays.get('keypoint_scores')
     with torch.no_grad():
         pred = model.predict_3d(kpts, None if scores is None else torch.from_numpy(scores))
-    pred = pred.numpy().astype(np.float64)
-    gt = dataset.arrays['keypoints_3d'].astype(np.float64)
+    pred = pred.double()
+    gt = torch.from_numpy(dataset.arrays['keypoints_3d']).double()
     gt = gt - gt[:, :1]
-    mirrored = pred * np.array([1.0, 1.0, -1.0])
+    mirrored = pred * torch.tensor([1.0, 1.0, -1.0], dtype=pred.dtype)
+
+    def n_mpjpe_mm(p: torch.Tensor) -> float:
+        return 1000 * scale_aligned_error(p, gt).mean().item()
+
     result = dict(
-        n_mpjpe_mm=1000 * n_mpjpe(pred, gt),
-        n_mpjpe_depth_negated_mm=1000 * n_mpjpe(mirrored, gt),
-        depth_correlation=float(np.corrcoef(pred[:, 1:, 2].ravel(), gt[:, 1:, 2].ravel())[0, 1]))
+        n_mpjpe_mm=n_mpjpe_mm(pred),
+        n_mpjpe_depth_negated_mm=n_mpjpe_mm(mirrored),
+        depth_correlation=float(np.corrcoef(pred[:, 1:, 2].numpy().ravel(),
+                                            gt[:, 1:, 2].numpy().ravel())[0, 1]))
     result['mirrored'] = result['n_mpjpe_depth_negated_mm'] < result['n_mpjpe_mm']
     print(json.dumps(result, indent=1))
     if args.out:

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmpose.registry import MODELS
-from ...apis.keypoint_convert import HEAD_TOP_FACTOR, _DIRECT
+from ...apis.keypoint_convert import COCO_TO_H36M_DIRECT, HEAD_TOP_FACTOR
 
 
 def coco_to_h36m_matrix() -> np.ndarray:
@@ -18,7 +18,7 @@ def coco_to_h36m_matrix() -> np.ndarray:
         uses the mid-eyes variant of the rule).
     """
     a = np.zeros((17, 17))
-    for h, c in _DIRECT.items():
+    for h, c in COCO_TO_H36M_DIRECT.items():
         a[h, c] = 1.0
     a[0, [11, 12]] = 0.5  # pelvis = mid-hips
     a[8, [5, 6]] = 0.5  # thorax = mid-shoulders

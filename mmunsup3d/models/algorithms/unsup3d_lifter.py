@@ -13,17 +13,16 @@ from torch import Tensor, nn
 
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
+from ...apis.keypoint_convert import H36M_PARENTS
 from ..geometry import (lift_to_3d, normalize_2d, normalize_2d_masked, project, retilt_rotations,
                         root_center, rotate, sample_rotations)
 
 # Human3.6M-17 left/right joint pairs, used for horizontal-flip augmentation.
 H36M_FLIP_PAIRS = ((1, 4), (2, 5), (3, 6), (11, 14), (12, 15), (13, 16))
-# Human3.6M-17 left/right bone pairs ((left bone), (right bone)): hip, thigh, shin, shoulder,
+# Human3.6M-17 left/right bone pairs ((parent, joint) of each side): hip, thigh, shin, shoulder,
 # upper arm, forearm.
-H36M_SYMMETRIC_BONES = (((0, 4), (0, 1)), ((4, 5), (1, 2)), ((5, 6), (2, 3)),
-                        ((8, 11), (8, 14)), ((11, 12), (14, 15)), ((12, 13), (15, 16)))
-# Human3.6M-17 parents: a dropped joint (training noise) collapses onto its parent.
-H36M_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+H36M_SYMMETRIC_BONES = tuple(
+    ((H36M_PARENTS[a], a), (H36M_PARENTS[b], b)) for a, b in H36M_FLIP_PAIRS)
 
 
 def _flip_indices(num_keypoints: int, pairs: Sequence[Tuple[int, int]]) -> List[int]:
@@ -271,6 +270,7 @@ class Unsup3DLifter(BaseModel):
         self.register_buffer(
             'flip_index', torch.tensor(_flip_indices(num_keypoints, flip_pairs)),
             persistent=False)
+        # A dropped joint (training noise) collapses onto its parent.
         parents = H36M_PARENTS if num_keypoints == 17 else (-1, ) * num_keypoints
         self.register_buffer(
             'parent_index', torch.tensor([max(p, 0) for p in parents]), persistent=False)
