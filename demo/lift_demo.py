@@ -54,7 +54,7 @@ DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                           'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 DEFAULT_CHECKPOINT = osp.join(
     REPO, 'checkpoints',
-    'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261125-281c83ea.pth')
+    'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261125-ab4cf0ac.pth')
 
 # One frame: (frame_id, keypoints (K, 17, 2), scores (K, 17) or None), Human3.6M order.
 Frame = Tuple[int, np.ndarray, Optional[np.ndarray]]

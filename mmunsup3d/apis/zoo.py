@@ -32,7 +32,7 @@ import yaml
 
 from ..utils.paths import project_roots
 
-__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'default_cache_dir',
+__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'default_cache_dir', 'sha256sum',
            'ZOO_URL_ENV', 'CACHE_DIR_ENV']
 
 ZOO_URL_ENV = 'MMUNSUP3D_ZOO_URL'
@@ -116,7 +116,8 @@ def default_cache_dir() -> str:
         osp.expanduser('~'), '.cache', 'mmunsup3d', 'checkpoints')
 
 
-def _sha256(path: str) -> str:
+def sha256sum(path: str) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -234,14 +235,14 @@ def download_checkpoint(name_or_url: str, cache_dir: Optional[str] = None,
     os.makedirs(cache_dir, exist_ok=True)
     final = osp.join(cache_dir, filename)
     if osp.isfile(final):
-        if _hash_ok(_sha256(final), full_sha, prefix):
+        if _hash_ok(sha256sum(final), full_sha, prefix):
             return final
         os.remove(final)  # stale or tampered: fetch again
 
     part = final + '.part'
     try:
         _fetch(url, part, timeout)
-        actual = _sha256(part)
+        actual = sha256sum(part)
         if not _hash_ok(actual, full_sha, prefix):
             expected = full_sha or f'{prefix}... (prefix from the file name)'
             raise RuntimeError(f'sha256 mismatch for {url}: expected {expected}, got {actual}')

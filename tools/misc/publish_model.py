@@ -9,7 +9,6 @@ written to a temporary name first, so a failure never leaves a complete-looking 
 """
 import argparse
 import datetime
-import hashlib
 import os
 import os.path as osp
 import tempfile
@@ -17,16 +16,8 @@ from typing import Dict
 
 import torch
 
+from mmunsup3d.apis.zoo import sha256sum
 from mmunsup3d.utils.checkpoint import safe_torch_load
-
-
-def sha256sum(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def strip_checkpoint(ckpt: Dict, lifter_only: bool = False, fp16: bool = False) -> Dict:
@@ -54,9 +45,11 @@ def publish(in_file: str, out_file: str, lifter_only: bool = False, fp16: bool =
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix='.pth.part', dir=out_dir)
-    os.close(fd)
     try:
-        torch.save(ckpt, tmp)
+        # Through a file object: torch.save names the zip records after a *path's* basename,
+        # so saving to the random temporary name made the sha256 differ run to run.
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(ckpt, f)
         sha = sha256sum(tmp)
         stem = osp.splitext(out_file)[0]
         date = date or datetime.date.today().strftime('%Y%m%d')
