@@ -22,8 +22,12 @@ Joints scoring below ``--score-thr`` are replaced by the fallbacks of
 an instance whose hips and shoulders are all low is skipped (``null`` in the output, with a
 warning), keeping the instance order.
 
-Outputs in ``--out DIR`` (written to a temporary folder next to it and renamed at the end, so
-a failed run leaves nothing behind):
+Outputs in ``--out DIR`` (written to a temporary folder next to it and moved in at the end, so
+a failed run leaves nothing behind; see :mod:`mmunsup3d.utils.output_dir`). ``DIR`` gets a
+marker listing the files written; ``--overwrite`` replaces only those files of an earlier
+lift_demo run and keeps anything else in the folder. A non-empty folder without the marker,
+``/``, the home folder, the working directory (or a folder above it) and a folder holding the
+input are refused:
 
 * ``keypoints_3d.json``: ``{"frames": [{"frame_id", "instances": [{"keypoints_3d" (17 x 3,
   metres, root-relative camera frame: x right, y down, z forward), "keypoints_2d" (17 x 2,
@@ -33,11 +37,8 @@ a failed run leaves nothing behind):
 """
 import argparse
 import json
-import os
 import os.path as osp
-import shutil
 import sys
-import tempfile
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -49,6 +50,7 @@ if REPO not in sys.path:
 
 from mmunsup3d.apis.keypoint_convert import (  # noqa: E402
     H36M_KEYPOINT_NAMES, H36M_SKELETON, coco_to_h36m, fill_low_confidence)
+from mmunsup3d.utils.output_dir import OutputDir, OutputDirError  # noqa: E402
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                           'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
@@ -67,9 +69,12 @@ class InputError(ValueError):
 # --------------------------------------------------------------------------- input
 def _as_array(value: Any, shape_tail: Tuple[int, ...], what: str) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:  # ragged lists
         raise InputError(f'{what} is not a numeric array: {e}') from e
+    if arr.dtype.kind not in 'iuf':  # bool, complex, strings, objects
+        raise InputError(f'{what} must hold numbers, got {arr.dtype} values')
+    arr = arr.astype(np.float64)
     if arr.shape[-len(shape_tail):] != shape_tail or arr.ndim != len(shape_tail) + 1:
         expected = ', '.join(['N'] + [str(s) for s in shape_tail])
         raise InputError(f'{what} must have shape ({expected}) (17 joints), got {arr.shape}')
@@ -119,8 +124,19 @@ def load_input(path: str, score_thr: float) -> Tuple[str, List[Frame]]:
     if ext == '.npz':
         fmt = 'h36m_npz'
         try:
-            with np.load(path) as data:
-                arrays = {k: data[k] for k in data.files}
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {}
+                for k in data.files:
+                    try:
+                        arrays[k] = data[k]
+                    except ValueError as e:
+                        if 'allow_pickle' not in str(e):
+                            raise
+                        raise InputError(f'{path}: array "{k}" holds Python objects (dtype '
+                                         'object); only numeric arrays are read (pickled '
+                                         'content is never loaded)') from e
+        except InputError:
+            raise
         except Exception as e:  # noqa: BLE001 - any unreadable file is an input error
             raise InputError(f'Cannot read {path} as .npz: {e}') from e
         if 'keypoints' not in arrays:
@@ -154,11 +170,15 @@ def load_input(path: str, score_thr: float) -> Tuple[str, List[Frame]]:
                                      'expected MMPose predictions or {"keypoints": ...}')
             if not isinstance(data, list):
                 raise InputError(f'{path}: expected a list of instances or frames')
-            is_video = bool(data) and all(isinstance(d, dict) and 'instances' in d for d in data)
+            # A video file is a list of frames {"frame_id", "instances"}; an image file a list
+            # of instances {"keypoints", ...}. One frame-like entry makes it a video file, so
+            # a frame that lacks "instances" is reported as such.
+            is_video = any(isinstance(d, dict) and ('instances' in d or 'frame_id' in d)
+                           for d in data)
             fmt = 'mmpose_video' if is_video else 'mmpose_image'
             raw = data if is_video else [dict(frame_id=0, instances=data)]
             for idx, frame in enumerate(raw):
-                fid = int(frame.get('frame_id', idx))
+                fid = _frame_id(frame, idx, path)
                 coco, coco_sc = _parse_instances(frame['instances'], f'{path}, frame {fid}')
                 if len(coco):
                     h36m, h36m_sc = coco_to_h36m(coco, coco_sc, score_thr)
@@ -170,6 +190,21 @@ def load_input(path: str, score_thr: float) -> Tuple[str, List[Frame]]:
     if sum(len(k) for _, k, _ in frames) == 0:
         raise InputError(f'{path}: no instances in the predictions (nothing to lift)')
     return fmt, frames
+
+
+def _frame_id(frame: Any, idx: int, path: str) -> int:
+    """The integer ``frame_id`` of entry ``idx`` of a video predictions file."""
+    if not isinstance(frame, dict):
+        raise InputError(f'{path}, entry {idx}: expected a frame {{"frame_id", "instances"}}, '
+                         f'got {type(frame).__name__}')
+    if 'instances' not in frame:
+        raise InputError(f'{path}, entry {idx}: frame has no "instances" (keys '
+                         f'{sorted(frame)})')
+    fid = frame.get('frame_id', idx)
+    # bool is an int subclass, and 1.5 or "3" are not frame numbers.
+    if isinstance(fid, bool) or not isinstance(fid, int):
+        raise InputError(f'{path}, entry {idx}: "frame_id" must be an integer, got {fid!r}')
+    return fid
 
 
 def _rows_to_frames(kpts: np.ndarray, scores: Optional[np.ndarray], path: str) -> List[Frame]:
@@ -293,23 +328,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='joints scoring below this are replaced and flagged')
     parser.add_argument('--max-frames', type=int, default=None, help='process the first N')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace --out if it exists and is not empty')
+                        help='replace the files of an earlier lift_demo run in --out (only '
+                        'folders carrying its marker; other files are kept)')
     return parser.parse_args(argv)
-
-
-def _finalise(tmp: str, out: str, overwrite: bool) -> None:
-    """Move the finished temporary folder to ``out``."""
-    old = None
-    if osp.isdir(out):
-        if os.listdir(out):
-            old = tempfile.mkdtemp(prefix='.lift_demo_old_', dir=osp.dirname(out) or '.')
-            os.rmdir(old)
-            os.rename(out, old)
-        else:
-            os.rmdir(out)
-    os.rename(tmp, out)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -318,11 +339,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     Raises:
         InputError: bad input or arguments.
     """
-    out = osp.abspath(args.out)
-    if osp.exists(out) and not osp.isdir(out):
-        raise InputError(f'--out {out} exists and is not a folder')
-    if osp.isdir(out) and os.listdir(out) and not args.overwrite:
-        raise InputError(f'--out {out} exists and is not empty (pass --overwrite)')
+    try:
+        target = OutputDir(args.out, tool='lift_demo', overwrite=args.overwrite,
+                           inputs=[args.input])
+    except OutputDirError as e:
+        raise InputError(f'--out: {e}') from e
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f'--max-frames must be >= 1, got {args.max_frames}')
     if not 0.0 <= args.score_thr <= 1.0:
@@ -388,21 +409,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         per_frame.append(results)
         doc['frames'].append(dict(frame_id=fid, instances=results))
 
-    parent = osp.dirname(out) or '.'
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.lift_demo_tmp_', dir=parent)
+    from tqdm import tqdm
     try:
-        from tqdm import tqdm
-        renderer = Renderer(filled, max(len(f) for f in filled))
-        for n, (fid, _, _) in enumerate(tqdm(frames, desc='rendering', unit='frame')):
-            renderer.draw(osp.join(tmp, f'frame_{n:06d}.png'), f'frame {fid}', filled[n],
-                          per_frame[n])
-        with open(osp.join(tmp, 'keypoints_3d.json'), 'w') as f:
-            json.dump(doc, f)
-        _finalise(tmp, out, args.overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with target as stage:  # files appear in --out only once all are written
+            renderer = Renderer(filled, max(len(f) for f in filled))
+            for n, (fid, _, _) in enumerate(tqdm(frames, desc='rendering', unit='frame')):
+                renderer.draw(osp.join(stage.path, f'frame_{n:06d}.png'), f'frame {fid}',
+                              filled[n], per_frame[n])
+            with open(osp.join(stage.path, 'keypoints_3d.json'), 'w') as f:
+                json.dump(doc, f)
+    except OutputDirError as e:
+        raise InputError(f'--out: {e}') from e
     return doc
 
 

@@ -187,7 +187,9 @@ def test_demo_h36m_npz_and_errors(tmp_path, demo_run):
     js = _write(tmp_path / 'h36m.json', dict(keypoints=h36m[:1].tolist()))
     assert demo.main([js, '--out', str(out), '--overwrite']) == 0
     assert len(json.loads((out / 'keypoints_3d.json').read_text())['frames']) == 1
-    assert sorted(os.listdir(out)) == ['frame_000000.png', 'keypoints_3d.json']
+    # the earlier run's frame_000001.png is gone: it was the tool's own file
+    assert sorted(os.listdir(out)) == ['.mmunsup3d-output.json', 'frame_000000.png',
+                                       'keypoints_3d.json']
 
     nan = h36m.copy()
     nan[0, 3, 1] = np.nan

@@ -135,7 +135,9 @@ def test_fixture_is_deterministic_and_atomic(h36m_root, tmp_path):
     for rel in tool.FILES:
         with open(osp.join(h36m_root, rel), 'rb') as a, open(again / rel, 'rb') as b:
             assert a.read() == b.read(), rel
-    tool.write_fixture(str(again))  # a fixture folder is swapped in whole
+    (again / 'my_notes.txt').write_text('user file')  # added by a user: must survive
+    tool.write_fixture(str(again))  # only the fixture's own files are replaced
+    assert (again / 'my_notes.txt').read_text() == 'user file'
     assert sorted(os.listdir(tmp_path)) == ['again']  # no temporary folders left
     foreign = tmp_path / 'real'
     foreign.mkdir()

@@ -263,9 +263,10 @@ def write_fixture(out: str, mocap_file: str = DEFAULT_MOCAP, seed: int = 0,
                   force: bool = False) -> Dict[str, int]:
     """Build the fixture and write it to ``out`` atomically.
 
-    A new (or previously generated) ``out`` is swapped in whole by renames; a folder with other
-    content (e.g. real Human3.6M) is refused unless ``force``, which replaces only the fixture's
-    own files, each with an atomic ``os.replace``.
+    A new (or empty) ``out`` is created by one rename. In an existing folder only the fixture's
+    own files (``FILES``) are replaced, each with an atomic ``os.replace``; nothing else in the
+    folder is touched. A non-empty folder without the fixture's marker (e.g. real Human3.6M) is
+    refused unless ``force``.
 
     Returns:
         number of rows per split.
@@ -293,14 +294,13 @@ def write_fixture(out: str, mocap_file: str = DEFAULT_MOCAP, seed: int = 0,
         np.save(osp.join(tmp, FILES[4]), content['det_test'])
         with open(osp.join(tmp, MARKER), 'w') as f:
             f.write(_describe(content, seed))
-        if not osp.exists(out):
+        if not osp.exists(out) or not os.listdir(out):
+            if osp.isdir(out):
+                os.rmdir(out)  # empty
             os.rename(tmp, out)
-        elif ours:
-            old = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.old-', dir=parent)
-            os.rename(out, osp.join(old, 'x'))
-            os.rename(tmp, out)
-            shutil.rmtree(old)
         else:
+            # Never delete the folder: a user may have added files to it. Only the fixture's
+            # own files (a fixed list) are replaced, each atomically.
             for rel in FILES:
                 os.makedirs(osp.dirname(osp.join(out, rel)), exist_ok=True)
                 os.replace(osp.join(tmp, rel), osp.join(out, rel))
