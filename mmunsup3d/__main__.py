@@ -1,8 +1,9 @@
 """Command line: ``python -m mmunsup3d {list,download}``.
 
 ``python -m mmunsup3d list`` prints the zoo names, one per line.
-``python -m mmunsup3d download NAME_OR_URL [--cache-dir DIR]`` downloads (or reuses from the
-cache) a sha256-verified checkpoint and prints its local path.
+``python -m mmunsup3d download NAME_OR_URL [--cache-dir DIR] [--timeout S] [--deadline S]
+[--max-bytes N]`` downloads (or reuses from the cache) a sha256-verified checkpoint and prints
+its local path.
 """
 import argparse
 import sys
@@ -20,6 +21,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     dl.add_argument('--cache-dir', default=None,
                     help='cache directory (default: $MMUNSUP3D_CACHE_DIR or '
                     '~/.cache/mmunsup3d/checkpoints)')
+    dl.add_argument('--timeout', type=float, default=60.0,
+                    help='seconds one network operation (connect, one read) may take '
+                    '(default: 60)')
+    dl.add_argument('--deadline', type=float, default=None,
+                    help='seconds the whole download may take (default: '
+                    '$MMUNSUP3D_DOWNLOAD_DEADLINE or 600)')
+    dl.add_argument('--max-bytes', type=int, default=None,
+                    help='largest accepted download when its size is unknown (default: '
+                    '$MMUNSUP3D_DOWNLOAD_MAX_BYTES or 1 GiB)')
     args = parser.parse_args(argv)
 
     from .apis.zoo import download_checkpoint, list_models
@@ -28,7 +38,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for name in list_models():
                 print(name)
         else:
-            print(download_checkpoint(args.name, cache_dir=args.cache_dir))
+            print(download_checkpoint(args.name, cache_dir=args.cache_dir, timeout=args.timeout,
+                                      deadline=args.deadline, max_bytes=args.max_bytes))
     except (KeyError, ValueError, RuntimeError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f'error: {msg}', file=sys.stderr)
