@@ -1,6 +1,13 @@
 """Evaluate a model: ``python tools/test.py CONFIG CHECKPOINT`` (prints mm tables).
 
 ``CHECKPOINT`` may be ``none`` for parameter-free baselines (e.g. the flat-depth config).
+
+The checkpoint is loaded here, not by MMEngine (whose ``load_from`` is non-strict and only
+warns): safely (``weights_only=True`` with the allow-list, whatever
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says) and strictly for the submodules the test forward
+pass uses (``Unsup3DLifter``: the lifter; other models: every key). A missing, unexpected or
+mis-shaped key is an error naming the keys and shapes; the discriminators of a training
+checkpoint are ignored, and a lifter-only (published) checkpoint loads without a warning.
 """
 import argparse
 import json
@@ -35,6 +42,8 @@ def main() -> None:
     import mmunsup3d  # noqa: F401
     from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
     from mmunsup3d.evaluation import format_mpjpe_results
+    from mmunsup3d.utils.checkpoint import (checkpoint_state_dict, inference_prefixes,
+                                            load_state_dict_strict, safe_torch_load)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -43,17 +52,23 @@ def main() -> None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.checkpoint.lower() == 'none':
-        cfg.load_from = None
-    else:
-        if not osp.isfile(args.checkpoint):
-            raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
-        cfg.load_from = args.checkpoint
+    checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    # Unpickled (safely) before the Runner exists: an unsafe or corrupt file is refused before
+    # anything is set up or written to work_dir.
+    ckpt = safe_torch_load(checkpoint, map_location='cpu') if checkpoint is not None else None
+    # Loaded below, strictly. With ``resume`` (and no load_from) runner.test() would instead
+    # pick up the latest checkpoint of work_dir.
+    cfg.load_from = None
+    cfg.resume = False
     # Evaluation needs neither the training data nor the discriminator's optimizer.
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     prepare_launch(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    if ckpt is not None:
+        load_state_dict_strict(runner.model, checkpoint_state_dict(ckpt, checkpoint),
+                               inference_prefixes(runner.model), source=checkpoint)
+        runner.logger.info(f'Load checkpoint from {checkpoint}')
     metrics = runner.test()
     if get_rank() == 0:
         print(format_mpjpe_results(metrics), flush=True)

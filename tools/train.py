@@ -2,6 +2,7 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
@@ -48,7 +49,76 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    drop_disabled_hooks(cfg)
     return cfg
+
+
+# The default hooks MMEngine's Runner itself knows; ``None`` for one of them removes it.
+_MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
+                           'checkpoint')
+
+
+def drop_disabled_hooks(cfg: Config) -> None:
+    """Let ``default_hooks.<name>=None`` disable our own default hooks too (e.g. rng_state).
+
+    MMEngine accepts ``None`` only for its built-in default hooks and asserts on any other
+    key, so ``--cfg-options default_hooks.rng_state=None`` would crash the Runner.
+    """
+    hooks = cfg.get('default_hooks')
+    if not hooks:
+        return
+    for name in [k for k, v in hooks.items() if v is None and k not in _MMENGINE_DEFAULT_HOOKS]:
+        hooks.pop(name)
+
+
+class ResumeCheckpointError(ValueError):
+    """The checkpoint given to ``--resume`` cannot be resumed from."""
+
+
+# What MMEngine's Runner.resume reads besides the weights; a published (inference) checkpoint
+# keeps only ``meta`` and ``state_dict`` (tools/misc/publish_model.py).
+_TRAINING_STATE_KEYS = ('message_hub', 'optimizer', 'param_schedulers')
+
+
+def check_resume_checkpoint(cfg: Config) -> None:
+    """Refuse ``resume=True`` from a checkpoint that holds no training state.
+
+    The file is the one MMEngine would resume from: ``cfg.load_from``, or with ``--resume``
+    alone the latest checkpoint recorded in ``work_dir`` (none recorded: training starts
+    fresh, as in MMEngine). Remote paths (``scheme://``) are left to MMEngine.
+
+    Raises:
+        ResumeCheckpointError: the checkpoint is missing, unreadable, not allow-listed, or an
+            inference checkpoint (no ``message_hub`` or no epoch/iter in ``meta``).
+    """
+    if not cfg.get('resume', False):
+        return
+    path = cfg.get('load_from')
+    if path is None:
+        from mmengine.runner import find_latest_checkpoint
+        path = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+        if path is None:
+            return
+    path = str(path)
+    if '://' in path:
+        return
+    from mmunsup3d.utils.checkpoint import safe_torch_load
+    try:
+        ckpt = safe_torch_load(path)
+    except (FileNotFoundError, RuntimeError) as e:  # UnsafeCheckpointError is a RuntimeError
+        raise ResumeCheckpointError(f'cannot resume from {path}: {e}') from e
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    missing = [k for k in _TRAINING_STATE_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    missing += [f'meta.{k}' for k in ('epoch', 'iter')
+                if not isinstance(meta, dict) or k not in meta]
+    # Without the message hub or the loop position Runner.resume fails with a bare KeyError;
+    # a checkpoint saved with save_optimizer=False lacks only 'optimizer' and still resumes.
+    if 'message_hub' in missing or 'meta.epoch' in missing or 'meta.iter' in missing:
+        raise ResumeCheckpointError(
+            f'cannot resume from {path}: it is an inference checkpoint (no training state: '
+            f'missing {", ".join(missing)}), e.g. a published model. To start a new training '
+            f'run from its weights, use load_from instead of --resume: '
+            f'--cfg-options load_from={path}')
 
 
 def main() -> None:
@@ -56,6 +126,12 @@ def main() -> None:
     import mmunsup3d  # noqa: F401  (registers components, allow-lists checkpoint globals)
     from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
     cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        # Before the Runner exists: it would create the work_dir and its logs, then fail
+        # deep inside Runner.resume with KeyError: 'message_hub'.
+        check_resume_checkpoint(cfg)
+    except ResumeCheckpointError as e:
+        sys.exit(f'tools/train.py: error: {e}')
     propagate_data_root(cfg, args.cfg_options)
     prepare_launch(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)

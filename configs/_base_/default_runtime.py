@@ -9,6 +9,14 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Random-number states in every checkpoint, restored by --resume (bit-identical resume).
+    # It never draws a random number, so it leaves a run's random streams unchanged. In
+    # default_hooks (merged by key) rather than custom_hooks (a list a config would replace).
+    # tools/train.py --cfg-options default_hooks.rng_state=None turns it off.
+    rng_state=dict(type='RNGStateHook'),
+    # Checkpoints of distributed (MMSeparateDistributedDataParallel) runs keep the bare
+    # model's keys, so they load into single-process models and resume into wrapped ones.
+    bare_state_dict=dict(type='BareStateDictHook'),
 )
 
 # dist_cfg.backend is switched to gloo by tools/train.py and tools/test.py when CUDA is absent.

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..utils.checkpoint import safe_torch_load
+from ..utils.checkpoint import load_checkpoint_strict
 
-__all__ = ['init_lifter', 'lift_keypoints']
+__all__ = ['init_lifter', 'lift_keypoints', 'MAX_ABS_COORD']
 
 
 def _load_config(config: Union[str, Config]) -> Config:
@@ -38,8 +38,11 @@ def init_lifter(config: Union[str, Config],
                 cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build an :class:`Unsup3DLifter` for inference and load its weights.
 
-    The discriminator(s) are not built: inference needs the lifter only, so lifter-only
-    (published) checkpoints and full training checkpoints both load.
+    The discriminator(s), domain adapter and elevation predictor are not built: inference
+    needs the lifter only, so lifter-only (published) checkpoints and full training
+    checkpoints both load. The checkpoint is unpickled safely (``weights_only=True`` with the
+    allow-list) and the lifter's weights strictly: a missing, unexpected or mis-shaped
+    ``lifter.*`` key is an error.
 
     Args:
         config: config path, :class:`Config`, or a zoo model name (see
@@ -52,7 +55,15 @@ def init_lifter(config: Union[str, Config],
         cfg_options: overrides merged into the config.
 
     Returns:
-        The model in eval mode, with the config in ``model.cfg``.
+        The model in eval mode, with the config in ``model.cfg`` (and, with a checkpoint, its
+        ``meta`` in ``model.checkpoint_meta``).
+
+    Raises:
+        FileNotFoundError: missing config or checkpoint.
+        UnsafeCheckpointError: the checkpoint references objects outside the allow-list.
+        RuntimeError: the checkpoint is corrupt or not a checkpoint.
+        CheckpointMismatchError: (a ``ValueError``) its lifter does not fit the config; the
+            message names the keys and both shapes.
     """
     from mmpose.registry import MODELS
     from ..utils import register_all_modules
@@ -70,7 +81,7 @@ def init_lifter(config: Union[str, Config],
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model_cfg = cfg.model.copy()
-    for key in ('discriminator', 'temporal_discriminator', 'adapter'):
+    for key in ('discriminator', 'temporal_discriminator', 'adapter', 'elevation_net'):
         if key in model_cfg:
             model_cfg[key] = None
     model_cfg.setdefault('loss_weights', {})
@@ -80,26 +91,57 @@ def init_lifter(config: Union[str, Config],
     }
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        ckpt = safe_torch_load(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-        if not isinstance(state, dict):
-            raise RuntimeError(f'Checkpoint {checkpoint} holds no state_dict')
-        own = model.state_dict()
-        state = {k: v for k, v in state.items() if k in own}
-        missing = sorted(set(own) - set(state))
-        if missing:
-            raise KeyError(f'Checkpoint {checkpoint} does not match the config: missing '
-                           f'{missing[:5]}{"..." if len(missing) > 5 else ""}')
-        for key, value in state.items():
-            if value.shape != own[key].shape:
-                raise ValueError(f'Checkpoint {checkpoint}: "{key}" has shape '
-                                 f'{tuple(value.shape)}, the config expects '
-                                 f'{tuple(own[key].shape)}')
-        # Half-precision checkpoints are cast to the model's dtype by load_state_dict.
-        model.load_state_dict(state, strict=True)
+        # Only what predict uses (model.inference_modules: the lifter) must be in the file;
+        # half-precision weights are cast to the model's dtype.
+        ckpt = load_checkpoint_strict(model, checkpoint, map_location='cpu')
         model.checkpoint_meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     model.cfg = cfg
     return model.to(device).eval()
+
+
+# Largest |coordinate| accepted, in pixels: far beyond any image, small enough that float32
+# normalisation keeps full precision (a value past it is a unit or parsing mistake upstream).
+MAX_ABS_COORD = 1e6
+
+
+def _as_numeric_array(value, what: str) -> np.ndarray:
+    """``value`` (array-like or tensor) as a float32 array; bool, complex, strings refused."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        if value.dtype == torch.bool or value.is_complex():
+            raise ValueError(f'{what} must be real numbers, got a tensor of dtype {value.dtype}')
+        value = value.numpy()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in 'iuf':
+        raise ValueError(f'{what} must be real numbers (integer or float), got dtype '
+                         f'{arr.dtype}')
+    return arr.astype(np.float32)
+
+
+def _check_keypoints(kpts: np.ndarray, num_joints: int) -> None:
+    """Raise ``ValueError`` naming the first bad pose of ``(N, J, 2)`` pixel keypoints."""
+    if kpts.ndim != 3 or kpts.shape[1:] != (num_joints, 2):
+        raise ValueError(f'keypoints must have shape (N, {num_joints}, 2) (pixels, Human3.6M '
+                         f'joint order), got {kpts.shape}')
+    finite = np.isfinite(kpts).all(-1)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise ValueError(f'keypoints contain NaN or inf (first at sample {bad[0][0]}, joint '
+                         f'{bad[0][1]})')
+    if len(kpts) == 0:
+        return
+    too_far = (np.abs(kpts) > MAX_ABS_COORD).any(axis=(1, 2))
+    if too_far.any():
+        i = int(np.flatnonzero(too_far)[0])
+        raise ValueError(f'keypoints of sample {i} exceed |{MAX_ABS_COORD:g}| px (max '
+                         f'{np.abs(kpts[i]).max():g}); expected pixel coordinates')
+    # A pose whose joints all coincide has no scale to normalise by (division by zero).
+    spread = np.ptp(kpts.astype(np.float64), axis=1).max(-1)
+    flat = spread <= 1e-6
+    if flat.any():
+        i = int(np.flatnonzero(flat)[0])
+        raise ValueError(f'keypoints of sample {i} are degenerate: all {num_joints} joints lie '
+                         f'at one point ({kpts[i, 0, 0]:g}, {kpts[i, 0, 1]:g})')
 
 
 def lift_keypoints(model: torch.nn.Module,
@@ -112,33 +154,42 @@ def lift_keypoints(model: torch.nn.Module,
 
     Args:
         model: a model from :func:`init_lifter`.
-        keypoints: ``(N, J, 2)`` pixel coordinates in Human3.6M-17 joint order.
+        keypoints: ``(N, J, 2)`` pixel coordinates in Human3.6M-17 joint order (NumPy array,
+            nested list or tensor; a tensor that requires grad is detached).
         scores: optional ``(N, J)`` confidences in ``[0, 1]``; used by confidence-aware lifters.
-        batch_size: samples per forward pass.
+        batch_size: samples per forward pass (>= 1).
 
     Returns:
         ``(N, J, 3)`` float32 root-relative 3D (x right, y down, z forward), in metres scaled
         by the model's ``test_cfg.output_head_root`` prior (or in model units without it).
 
     Raises:
-        ValueError: wrong shape, NaN/inf, or scores that do not match.
+        ValueError: wrong shape or dtype (bool, complex, strings), NaN/inf, a coordinate beyond
+            ``MAX_ABS_COORD`` px, a degenerate pose (all joints at one point), scores that do
+            not match or lie outside ``[0, 1]``, or ``batch_size < 1``; the message names the
+            first bad sample.
+        RuntimeError: the model produced NaN/inf (e.g. a checkpoint holding NaN weights).
     """
-    kpts = np.asarray(keypoints, dtype=np.float32)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
+            batch_size < 1:
+        raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
     num_joints = getattr(model, 'num_keypoints', 17)
-    if kpts.ndim != 3 or kpts.shape[1:] != (num_joints, 2):
-        raise ValueError(f'keypoints must have shape (N, {num_joints}, 2) (pixels, Human3.6M '
-                         f'joint order), got {kpts.shape}')
-    if not np.isfinite(kpts).all():
-        bad = np.argwhere(~np.isfinite(kpts).all(-1))
-        raise ValueError(f'keypoints contain NaN or inf (first at sample {bad[0][0]}, joint '
-                         f'{bad[0][1]})')
+    kpts = _as_numeric_array(keypoints, 'keypoints')
+    _check_keypoints(kpts, num_joints)
     inputs = {}
     if scores is not None:
-        sc = np.asarray(scores, dtype=np.float32)
+        sc = _as_numeric_array(scores, 'scores')
         if sc.shape != kpts.shape[:2]:
             raise ValueError(f'scores must have shape {kpts.shape[:2]}, got {sc.shape}')
         if not np.isfinite(sc).all():
-            raise ValueError('scores contain NaN or inf')
+            bad = np.argwhere(~np.isfinite(sc))[0]
+            raise ValueError(f'scores contain NaN or inf (first at sample {bad[0]}, joint '
+                             f'{bad[1]})')
+        outside = (sc < 0.0) | (sc > 1.0)
+        if outside.any():
+            i, j = np.argwhere(outside)[0]
+            raise ValueError(f'scores must lie in [0, 1]; sample {i}, joint {j} has '
+                             f'{sc[i, j]:g}')
         inputs['keypoint_scores'] = sc
     device = next(iter(model.buffers()), torch.zeros(0)).device
     out = []
@@ -152,4 +203,11 @@ def lift_keypoints(model: torch.nn.Module,
             out.append(model(batch, mode='tensor').float().cpu().numpy())
     if not out:
         return np.zeros((0, num_joints, 3), dtype=np.float32)
-    return np.concatenate(out).astype(np.float32)
+    result = np.concatenate(out).astype(np.float32)
+    bad = ~np.isfinite(result).all(axis=(1, 2))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RuntimeError(f'The lifter produced NaN or inf for {int(bad.sum())} of '
+                           f'{len(result)} pose(s) (first: sample {i}); the checkpoint may '
+                           'hold non-finite weights')
+    return result

@@ -211,6 +211,39 @@ class WithExtra2DDataset(Dataset):
             self._rng_key = key
         return self._rng
 
+    def get_rng_state(self) -> Dict[str, Any]:
+        """The extra-row generator's state (stored in checkpoints by ``RNGStateHook``).
+
+        Returns:
+            ``{'bit_generator': {...}}``: NumPy's ``bit_generator.state`` dict (strings and
+            ints only, so it passes ``torch.load(weights_only=True)``). Inside a DataLoader
+            worker this is that worker's copy; the main process's copy is what a checkpoint
+            stores, since workers are re-seeded from the torch seed (see the class doc).
+        """
+        return dict(bit_generator=self._rng.bit_generator.state)
+
+    def set_rng_state(self, state: Dict[str, Any]) -> None:
+        """Restore a state from :meth:`get_rng_state` (main process: the next draws repeat).
+
+        Raises:
+            KeyError: ``state`` has no ``bit_generator`` entry.
+            ValueError: the state is for another bit generator than this one's
+                (``default_rng``: PCG64) or is malformed.
+        """
+        if not isinstance(state, dict) or 'bit_generator' not in state:
+            raise KeyError('WithExtra2DDataset.set_rng_state: expected a dict with a '
+                           f'"bit_generator" entry, got {state!r:.200}')
+        rng = np.random.default_rng(self.seed)
+        try:
+            rng.bit_generator.state = state['bit_generator']
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError('WithExtra2DDataset.set_rng_state: cannot restore the extra-row '
+                             f'generator ({type(rng.bit_generator).__name__}) from '
+                             f'{state["bit_generator"]!r:.200}: {e}') from e
+        # Only now, so a failed restore leaves the current generator untouched; the key marks
+        # it as the main process's generator (a worker re-seeds its own on first use).
+        self._rng, self._rng_key = rng, None
+
     def _extra_rows(self, rows: np.ndarray) -> Dict[str, torch.Tensor]:
         arrays = getattr(self.extra, 'arrays', None)
         if isinstance(arrays, dict) and 'keypoints_2d' in arrays:

@@ -13,19 +13,26 @@ in sorted order, sliding windows of ``seq_len`` frames ``seq_step`` apart, optio
 ``subset_frac``), the target frame of each window and its "valid instance" filter are re-done
 here with vectorised NumPy, so the samples, their order and their values are MMPose's (a test
 checks this against a fully built ``Human36mDataset``).
+
+No file is ever unpickled unrestricted: MMPose reads ``cameras.pkl`` with ``mmengine.load``
+(plain ``pickle.load``, which runs whatever the file names, e.g. ``os.system``), so here it is
+read by :func:`~mmunsup3d.utils.safe_pickle.safe_load` (NumPy arrays and plain data only)
+instead; the annotation ``.npz`` and the detection ``.npy`` are opened with
+``allow_pickle=False``, and an object array in them is an error naming the file and key.
 """
 import os.path as osp
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.fileio import exists
+from mmengine.fileio import exists, get_local_path
 from mmengine.logging import print_log
 from mmengine.utils import is_abs
 
 import mmpose
 from mmpose.datasets.datasets.body3d import Human36mDataset
 from mmpose.registry import DATASETS
+from ..utils.safe_pickle import load_npy, npz_array, safe_load
 from .pose_array_dataset import PoseArrayDataset, subsample_labelled
 
 __all__ = [
@@ -143,26 +150,91 @@ class VideoWindows:
 
 
 class _LazyHuman36m(Human36mDataset):
-    """MMPose's ``Human36mDataset`` with vectorised sequence indexing (only ever built lazily).
+    """MMPose's ``Human36mDataset`` with vectorised sequence indexing (only ever built lazily)
+    and safe file loading.
 
     ``get_sequence_indices`` (called by MMPose's ``__init__``) returns the windows as anchors of
-    a :class:`VideoWindows` instead of a list of index lists.
+    a :class:`VideoWindows` instead of a list of index lists. Files are read without unrestricted
+    unpickling: the annotation archive with ``allow_pickle=False`` (``_load_ann_file``), the
+    detections likewise (``_load_keypoint_2d_detection``), and the camera file with
+    :func:`~mmunsup3d.utils.safe_pickle.safe_load`. MMPose 1.3.2 reads the camera file inline in
+    ``BaseMocapDataset.__init__`` with ``mmengine.load`` (no method to override), so it is read
+    here and MMPose is given no camera file; ``camera_param_file`` and ``camera_param`` are set
+    afterwards exactly as MMPose sets them.
     """
 
     def __init__(self,
                  subset_seed: Optional[int] = 0,
                  check_ann: Optional[Callable[[Any], None]] = None,
+                 camera_param_file: Optional[str] = None,
+                 data_root: Optional[str] = None,
                  **kwargs) -> None:
         self.subset_seed = subset_seed
         self.check_ann = check_ann
-        super().__init__(**kwargs)
+        camera_param = None
+        if camera_param_file:
+            if not is_abs(camera_param_file):
+                camera_param_file = osp.join(data_root or '', camera_param_file)
+            camera_param = self._load_camera_param(camera_param_file)
+        super().__init__(camera_param_file=None, data_root=data_root, **kwargs)
+        if camera_param_file:
+            self.camera_param_file = camera_param_file
+            self.camera_param = camera_param
+
+    @staticmethod
+    def _load_camera_param(camera_param_file: str) -> dict:
+        """MMPose's ``cameras.pkl`` (``{(subject, camera_id): {R, T, c, f, k, p, ...}}``),
+        unpickled with the restricted unpickler.
+
+        Raises:
+            FileNotFoundError: no such file.
+            mmunsup3d.utils.safe_pickle.UnsafePickleError: the pickle names something other
+                than plain data or NumPy arrays (nothing of it was executed).
+            TypeError: the content is not a dict.
+        """
+        if not exists(camera_param_file):
+            raise FileNotFoundError(f'H36MLiftingDataset: camera parameter file '
+                                    f'"{camera_param_file}" does not exist')
+        with get_local_path(camera_param_file) as local_path:
+            camera_param = safe_load(local_path, name=camera_param_file)
+        if not isinstance(camera_param, dict):
+            raise TypeError(f'H36MLiftingDataset: {camera_param_file} must hold a dict keyed by '
+                            f'(subject, camera_id), got {type(camera_param).__name__}')
+        return camera_param
+
+    def _load_ann_file(self, ann_file: str) -> None:
+        """Open the annotation archive as MMPose does, but never unpickling (object arrays
+        are refused when a key is read, see :func:`~mmunsup3d.utils.safe_pickle.npz_array`)."""
+        self.ann_path = ann_file
+        with get_local_path(ann_file) as local_path:
+            try:
+                self.ann_data = np.load(local_path, allow_pickle=False)
+            except ValueError as e:  # e.g. a pickle: never loaded
+                raise ValueError(f'H36MLiftingDataset: annotation file {ann_file} is not an '
+                                 f'.npz archive ({e})') from None
+        if not isinstance(self.ann_data, np.lib.npyio.NpzFile):
+            raise ValueError(f'H36MLiftingDataset: annotation file {ann_file} must be an .npz '
+                             f'archive (MMPose\'s Human3.6M format), got a single array')
+
+    def _load_keypoint_2d_detection(self, det_file: str) -> np.ndarray:
+        """MMPose's detection loading (``(N, J, 3)`` float32) with ``allow_pickle=False``."""
+        with get_local_path(det_file) as local_path:
+            det = load_npy(local_path, name=det_file)
+        if det.dtype.kind not in 'biuf':
+            raise ValueError(f'H36MLiftingDataset: detections in {det_file} must be numeric, '
+                             f'got dtype {det.dtype}')
+        return det.astype(np.float32)
 
     def get_sequence_indices(self) -> np.ndarray:  # type: ignore[override]
         if self.check_ann is not None:  # first use of the opened file: clear errors early
             self.check_ann(self.ann_data)
         if self.multiple_target:
             raise ValueError('H36MLiftingDataset does not support multiple_target')
-        frame_video, self.video_keys = parse_h36m_videos(self.ann_data['imgname'])
+        imgnames = npz_array(self.ann_data, 'imgname', self.ann_path)
+        if imgnames.dtype.kind != 'U':
+            raise ValueError(f'H36MLiftingDataset: "imgname" in {self.ann_path} must be a string '
+                             f'array, got dtype {imgnames.dtype}')
+        frame_video, self.video_keys = parse_h36m_videos(imgnames)
         self.windows = VideoWindows(frame_video, self.seq_len, self.seq_step, self.causal,
                                     self.pad_video_seq)
         anchors = self.windows.anchors()
@@ -303,7 +375,10 @@ class H36MLiftingDataset(PoseArrayDataset):
                            'annotation (imgname, center, scale, part, S)')
 
     def _array(self, ann, key: str, num_frames: int, width: int) -> np.ndarray:
-        arr = ann[key]
+        arr = npz_array(ann, key, self.ann_file)
+        if arr.dtype.kind not in 'biuf':
+            raise ValueError(f'H36MLiftingDataset: "{key}" in {self.ann_file} must be numeric, '
+                             f'got dtype {arr.dtype}')
         num_joints = self.metainfo['num_keypoints']
         if arr.ndim != 3 or arr.shape[0] != num_frames or arr.shape[1] != num_joints or \
                 arr.shape[2] < width:
@@ -394,7 +469,7 @@ class H36MLiftingDataset(PoseArrayDataset):
                                  'inf')
             arrays['keypoints_3d'] = s3d - s3d[:, :1]
         if self.test_mode:
-            arrays['img_paths'] = ann['imgname'][self.frame_index]
+            arrays['img_paths'] = npz_array(ann, 'imgname', self.ann_file)[self.frame_index]
         else:
             if self.labelled_subjects is None:
                 arrays['has_3d'] = subsample_labelled(len(anchors), self.labelled_fraction,

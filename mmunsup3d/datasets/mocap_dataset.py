@@ -6,6 +6,7 @@ import numpy as np
 
 from mmpose.registry import DATASETS
 from ..utils.paths import project_roots
+from ..utils.safe_pickle import npz_array
 from .cameras import camera_to_pixel, sample_h36m_like_camera, world_to_camera
 from .pose_array_dataset import PoseArrayDataset, subsample_labelled
 
@@ -49,7 +50,7 @@ class MocapProjectionDataset(PoseArrayDataset):
         data_file: npz written by ``tools/dataset_converters/pybullet_mocap.py``.
         data_root: optional folder ``data_file`` is relative to.
         split: ``'train'`` or ``'test'``.
-        clips: clip names to use (default: all).
+        clips: clip names to use (default ``None``: all; an empty list is an error).
         test_fraction: fraction of each clip held out (at its end).
         gap_frames: frames dropped between the training and test parts.
         num_train_cameras: cameras per clip for training (Human3.6M has 4).
@@ -80,6 +81,15 @@ class MocapProjectionDataset(PoseArrayDataset):
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
         self.data_file = resolve_data_file(data_file, data_root)
+        if clips is not None:
+            if isinstance(clips, str):  # a string would be taken as a list of letters
+                raise TypeError(f'MocapProjectionDataset: clips must be a list of clip names, '
+                                f'got the string "{clips}" (write clips=["{clips}"])')
+            clips = [str(c) for c in clips]
+            if not clips:
+                raise ValueError(f'MocapProjectionDataset: clips=[] selects no clip of '
+                                 f'{self.data_file}; omit "clips" (or set clips=None) to use '
+                                 'all clips, or list some')
         self.split = split
         self.clips = clips
         self.test_fraction = test_fraction
@@ -105,12 +115,28 @@ class MocapProjectionDataset(PoseArrayDataset):
             test=np.arange(num_frames - n_test, num_frames, self.frame_step))
 
     def load_arrays(self) -> Dict[str, np.ndarray]:
-        with np.load(self.data_file) as data:
-            try:
-                names = [str(n) for n in data['clip_names']]
-            except KeyError as e:
-                raise KeyError(f'{self.data_file} has no "clip_names" entry') from e
-            clips = {n: data[n].astype(np.float64) / 1000.0 for n in names}  # mm -> m
+        # allow_pickle=False: an object array would unpickle arbitrary objects; npz_array
+        # refuses it with an error naming the file and the key.
+        with np.load(self.data_file, allow_pickle=False) as data:
+            if 'clip_names' not in data.files:
+                raise KeyError(f'{self.data_file} has no "clip_names" entry (has '
+                               f'{sorted(data.files)})')
+            names = [str(n) for n in npz_array(data, 'clip_names', self.data_file).ravel()]
+            if not names:
+                raise ValueError(f'MocapProjectionDataset: {self.data_file} holds no clips '
+                                 '("clip_names" is empty); regenerate it with '
+                                 'tools/dataset_converters/pybullet_mocap.py')
+            missing = sorted(set(names) - set(data.files))
+            if missing:
+                raise KeyError(f'Clip(s) {missing} are listed in "clip_names" of '
+                               f'{self.data_file} but have no array (has {sorted(data.files)})')
+            clips = {}
+            for n in names:
+                arr = npz_array(data, n, self.data_file)
+                if arr.dtype.kind not in 'iuf':
+                    raise ValueError(f'Clip "{n}" in {self.data_file} must be numeric (mm), got '
+                                     f'dtype {arr.dtype}')
+                clips[n] = arr.astype(np.float64) / 1000.0  # mm -> m
         if self.clips is not None:
             missing = sorted(set(self.clips) - set(clips))
             if missing:

@@ -1,8 +1,14 @@
-from .checkpoint import (UnsafeCheckpointError, allow_checkpoint_globals,
-                         checkpoint_safe_globals, safe_torch_load)
+from .checkpoint import (CheckpointMismatchError, UnsafeCheckpointError, allow_checkpoint_globals,
+                         checkpoint_safe_globals, load_checkpoint_strict, load_state_dict_strict,
+                         register_safe_checkpoint_loaders, safe_torch_load)
+from .output_dir import OutputDir, OutputDirError
+from .safe_pickle import UnsafePickleError, load_npy, npz_array, safe_load, safe_loads
 from .setup_env import register_all_modules, register_config_scope
 
 __all__ = [
-    'register_all_modules', 'register_config_scope', 'allow_checkpoint_globals', 'checkpoint_safe_globals',
-    'safe_torch_load', 'UnsafeCheckpointError'
+    'register_all_modules', 'register_config_scope', 'allow_checkpoint_globals',
+    'checkpoint_safe_globals', 'safe_torch_load', 'UnsafeCheckpointError',
+    'CheckpointMismatchError', 'load_checkpoint_strict', 'load_state_dict_strict',
+    'register_safe_checkpoint_loaders', 'UnsafePickleError', 'load_npy', 'npz_array',
+    'safe_load', 'safe_loads', 'OutputDir', 'OutputDirError'
 ]

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -66,7 +68,69 @@ def test_init_lifter_errors(model_and_ckpt, tmp_path):
         init_lifter(str(tmp_path / 'nope.py'))
     with pytest.raises(FileNotFoundError):
         init_lifter(cfg, str(tmp_path / 'nope.pth'))
-    wide = cfg.copy()
+    wide = copy.deepcopy(cfg)  # Config.copy() is shallow: the fixture's cfg must not change
     wide.model.lifter.width = 48
     with pytest.raises(ValueError, match='shape'):
         init_lifter(wide, path)
+
+
+def _walk_poses(num=3):
+    return MocapProjectionDataset(split='test', clips=['walk']).arrays['keypoints_2d'][:num]
+
+
+def test_lift_keypoints_names_the_bad_pose(model_and_ckpt):
+    cfg, path, _ = model_and_ckpt
+    model = init_lifter(cfg, path)
+    kpts = _walk_poses()
+    flat = kpts.copy()
+    flat[2] = flat[2, :1]  # every joint at the pelvis of sample 2
+    with pytest.raises(ValueError, match='sample 2 are degenerate'):
+        lift_keypoints(model, flat)
+    far = kpts.copy()
+    far[1, 4, 0] = 2e6
+    with pytest.raises(ValueError, match=r'sample 1 exceed \|1e\+06\| px'):
+        lift_keypoints(model, far)
+    scores = np.ones((3, 17), np.float32)
+    scores[1, 7] = 1.5
+    with pytest.raises(ValueError, match=r'\[0, 1\]; sample 1, joint 7 has 1.5'):
+        lift_keypoints(model, kpts, scores=scores)
+    scores[1, 7] = -0.1
+    with pytest.raises(ValueError, match='sample 1, joint 7'):
+        lift_keypoints(model, kpts, scores=scores)
+    for bs in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match='batch_size must be an integer >= 1'):
+            lift_keypoints(model, kpts, batch_size=bs)
+
+
+@pytest.mark.parametrize('bad', [
+    np.zeros((1, 17, 2), bool),
+    np.zeros((1, 17, 2), np.complex64),
+    np.full((1, 17, 2), '1.0'),
+    torch.zeros(1, 17, 2, dtype=torch.bool),
+    torch.zeros(1, 17, 2, dtype=torch.complex64),
+])
+def test_lift_keypoints_rejects_non_real_dtypes(model_and_ckpt, bad):
+    cfg, path, _ = model_and_ckpt
+    model = init_lifter(cfg, path)
+    with pytest.raises(ValueError, match='must be real numbers'):
+        lift_keypoints(model, bad)
+
+
+def test_lift_keypoints_accepts_tensors_and_ints(model_and_ckpt):
+    cfg, path, _ = model_and_ckpt
+    model = init_lifter(cfg, path)
+    kpts = np.round(_walk_poses())
+    ref = lift_keypoints(model, kpts)
+    grad = torch.from_numpy(kpts).requires_grad_(True)
+    assert np.array_equal(lift_keypoints(model, grad), ref)
+    assert np.array_equal(lift_keypoints(model, kpts.astype(np.int64)), ref)
+    assert lift_keypoints(model, np.zeros((0, 17, 2))).shape == (0, 17, 3)
+
+
+def test_lift_keypoints_refuses_non_finite_predictions(model_and_ckpt):
+    cfg, path, _ = model_and_ckpt
+    model = init_lifter(cfg, path)
+    with torch.no_grad():
+        next(model.lifter.parameters()).fill_(float('nan'))
+    with pytest.raises(RuntimeError, match='NaN or inf for 3 of 3 pose'):
+        lift_keypoints(model, _walk_poses())

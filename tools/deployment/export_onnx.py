@@ -69,6 +69,11 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
             zoo weights).
         out_file: destination ``.onnx`` path.
         opset: ONNX opset version.
+
+    Raises:
+        UnsafeCheckpointError, RuntimeError, CheckpointMismatchError: the checkpoint is
+            refused by :func:`mmunsup3d.apis.init_lifter` (outside the allow-list, corrupt, or
+            a lifter that does not fit the config); nothing is written then.
     """
     from mmunsup3d.apis import init_lifter
     model = init_lifter(config, checkpoint, device='cpu')

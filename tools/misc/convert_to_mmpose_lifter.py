@@ -172,35 +172,35 @@ def convert(in_ckpt: str,
             config: Optional[str] = None,
             out_config: Optional[str] = None,
             data_root: str = 'data/h36m_fixture/') -> str:
-    """Convert ``in_ckpt`` and write ``out_ckpt`` and its config; return the config path."""
+    """Convert ``in_ckpt`` and write ``out_ckpt`` and its config; return the config path.
+
+    Raises:
+        FileNotFoundError: ``in_ckpt`` or ``config`` does not exist.
+        UnsafeCheckpointError: ``in_ckpt`` references objects outside the allow-list.
+        RuntimeError: ``in_ckpt`` is corrupt or not a checkpoint.
+        KeyError: it holds no ``lifter.*`` weights.
+        CheckpointMismatchError: (a ``ValueError``) its lifter does not fit the config; the
+            message names the keys and both shapes.
+    """
     import mmunsup3d  # noqa: F401  (registers components, allow-lists checkpoint globals)
     import mmunsup3d.codecs  # noqa: F401
     import mmunsup3d.models.heads  # noqa: F401
     from mmpose.registry import MODELS
     from mmunsup3d.datasets import h36m_metainfo
-    from mmunsup3d.utils import safe_torch_load
+    from mmunsup3d.utils.checkpoint import (checkpoint_state_dict, load_state_dict_strict,
+                                            safe_torch_load)
 
     ckpt = safe_torch_load(in_ckpt, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise RuntimeError(f'Checkpoint {in_ckpt} holds no state_dict')
+    state = checkpoint_state_dict(ckpt, in_ckpt)
     src_cfg = load_source_config(ckpt, config)
     cfg = build_mmpose_config(src_cfg, data_root)
 
     model = MODELS.build(cfg.model)
-    converted = convert_state_dict(state)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(converted))
-    unexpected = sorted(set(converted) - set(own))
-    if missing or unexpected:
-        raise KeyError(f'{in_ckpt} does not match its config: missing {missing[:5]}, '
-                       f'unexpected {unexpected[:5]}')
-    for key, value in converted.items():
-        if value.shape != own[key].shape:
-            raise ValueError(f'{in_ckpt}: "{key}" has shape {tuple(value.shape)}, the config '
-                             f'expects {tuple(own[key].shape)}')
-    # Loading casts half-precision weights to the model's float32.
-    model.load_state_dict(converted, strict=True)
+    # Every key of the PoseLifter must come from the lifter, with its shape (names in the
+    # error are the converted ones: backbone.* = lifter.*, head.fc.* = lifter.out.*). Loading
+    # casts half-precision weights to the model's float32.
+    load_state_dict_strict(model, convert_state_dict(state), prefixes=None,
+                           source=f'{in_ckpt} (converted to PoseLifter keys)')
 
     meta = dict(
         dataset_meta=h36m_metainfo(),

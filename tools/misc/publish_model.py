@@ -40,7 +40,17 @@ def strip_checkpoint(ckpt: Dict, lifter_only: bool = False, fp16: bool = False) 
 
 def publish(in_file: str, out_file: str, lifter_only: bool = False, fp16: bool = False,
             date: str = '') -> str:
-    """Strip, hash and name a checkpoint; returns the final path."""
+    """Strip, hash and name a checkpoint; returns the final path.
+
+    ``in_file`` is read with :func:`safe_torch_load` (``weights_only=True`` and the
+    allow-list, also under ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``).
+
+    Raises:
+        UnsafeCheckpointError: ``in_file`` references objects outside the allow-list.
+        RuntimeError: ``in_file`` is corrupt or not a checkpoint.
+        KeyError: it has no ``state_dict`` (or, with ``lifter_only``, no ``lifter.*`` key).
+        Nothing is written in any of these cases.
+    """
     ckpt = strip_checkpoint(safe_torch_load(in_file), lifter_only, fp16)
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)

@@ -1,4 +1,6 @@
 """Engine hooks (registered in MMPose's ``HOOKS`` registry)."""
 from .batch_record_hook import BatchRecordHook
+from .rng_state_hook import RNGStateHook
+from .state_dict_hook import BareStateDictHook
 
-__all__ = ['BatchRecordHook']
+__all__ = ['BatchRecordHook', 'RNGStateHook', 'BareStateDictHook']
