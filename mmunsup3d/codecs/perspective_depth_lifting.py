@@ -7,7 +7,7 @@ from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
-from ..models.geometry import lift_to_3d, normalize_2d, root_center
+from ..structures.geometry import lift_to_3d, normalize_2d, root_center
 
 __all__ = ['PerspectiveDepthLifting']
 

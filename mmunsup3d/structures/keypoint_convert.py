@@ -45,39 +45,15 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from .skeleton import (COCO_KEYPOINT_NAMES, COCO_TO_H36M_DIRECT, CORE_JOINTS, H36M_KEYPOINT_NAMES,
+                       H36M_PARENTS, H36M_SKELETON, HEAD_TOP_FACTOR)
+
 __all__ = [
     'COCO_KEYPOINT_NAMES', 'H36M_KEYPOINT_NAMES', 'H36M_PARENTS', 'H36M_SKELETON',
     'CORE_JOINTS', 'HEAD_TOP_FACTOR', 'COCO_TO_H36M_DIRECT', 'coco_to_h36m',
     'fill_low_confidence'
 ]
 
-COCO_KEYPOINT_NAMES: Tuple[str, ...] = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
-    'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip',
-    'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
-
-H36M_KEYPOINT_NAMES: Tuple[str, ...] = (
-    'pelvis', 'right_hip', 'right_knee', 'right_ankle', 'left_hip', 'left_knee', 'left_ankle',
-    'spine', 'thorax', 'neck_nose', 'head_top', 'left_shoulder', 'left_elbow', 'left_wrist',
-    'right_shoulder', 'right_elbow', 'right_wrist')
-
-#: Parent of every Human3.6M joint (-1 for the root).
-H36M_PARENTS: Tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
-
-#: MMPose's Human3.6M skeleton links.
-H36M_SKELETON: Tuple[Tuple[int, int], ...] = (
-    (0, 4), (4, 5), (5, 6), (0, 1), (1, 2), (2, 3), (0, 7), (7, 8), (8, 9), (9, 10), (8, 11),
-    (11, 12), (12, 13), (8, 14), (14, 15), (15, 16))
-
-#: Hips and shoulders: an instance with all of them low-confidence is skipped.
-CORE_JOINTS: Tuple[int, ...] = (1, 4, 11, 14)
-
-#: Head top = C + HEAD_TOP_FACTOR * (C - nose), C = mid-eyes (or mid-ears).
-HEAD_TOP_FACTOR = 2.0
-
-#: Human3.6M index <- COCO index for the directly copied joints.
-COCO_TO_H36M_DIRECT = {1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 9: 0, 11: 5, 12: 7, 13: 9, 14: 6,
-           15: 8, 16: 10}
 # Left/right mirror of the Human3.6M limb joints (knees, ankles, elbows, wrists).
 _LIMB_MIRROR = {2: 5, 3: 6, 5: 2, 6: 3, 12: 15, 13: 16, 15: 12, 16: 13}
 

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmpose.registry import MODELS
-from ...apis.keypoint_convert import COCO_TO_H36M_DIRECT, HEAD_TOP_FACTOR
+from ...structures.skeleton import COCO_TO_H36M_DIRECT, HEAD_TOP_FACTOR
 
 
 def coco_to_h36m_matrix() -> np.ndarray:

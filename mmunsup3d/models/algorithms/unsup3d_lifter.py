@@ -201,6 +201,11 @@ class Unsup3DLifter(BaseModel):
         init_cfg: MMEngine initialisation config.
     """
 
+    #: Submodules a test / inference forward pass runs (``predict_3d`` uses the lifter only):
+    #: checkpoint loading for evaluation and inference requires exactly their weights
+    #: (:func:`mmunsup3d.utils.checkpoint.inference_prefixes`), so lifter-only checkpoints fit.
+    inference_modules: Tuple[str, ...] = ('lifter', )
+
     def __init__(self,
                  lifter: dict,
                  discriminator: Optional[dict] = None,
