@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     '$MMUNSUP3D_DOWNLOAD_MAX_BYTES or 1 GiB)')
     args = parser.parse_args(argv)
 
-    from .apis.zoo import download_checkpoint, list_models
+    from .utils.zoo import download_checkpoint, list_models
     try:
         if args.command == 'list':
             for name in list_models():

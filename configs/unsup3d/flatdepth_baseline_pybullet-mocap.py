@@ -5,5 +5,4 @@ _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 model = dict(
     lifter=dict(_delete_=True, type='FlatDepthLifter', num_keypoints=17),
     discriminator=None,
-    loss_weights=dict(loss_adv=0.0),
 )

@@ -6,8 +6,9 @@ _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 model = dict(
     lifter=dict(dropout=0.0),
     discriminator=None,
-    loss_weights=dict(loss_2d=0.0, loss_3d=0.0, loss_adv=0.0, loss_sup=1.0),
-    train_cfg=dict(flip_prob=0.0),
+    cycle_losses=[],
+    flip=None,
+    sup_loss=dict(type='ScaleAlignedMPJPELoss', loss_weight=1.0),
 )
 train_dataloader = dict(dataset=dict(with_3d=True, labelled_fraction=1.0))
 optim_wrapper = dict(

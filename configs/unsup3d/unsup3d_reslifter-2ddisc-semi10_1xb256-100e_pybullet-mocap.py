@@ -3,5 +3,5 @@
 # only. Otherwise identical to unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py.
 _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 
-model = dict(loss_weights=dict(loss_sup=1.0))
+model = dict(sup_loss=dict(type='ScaleAlignedMPJPELoss', loss_weight=1.0))
 train_dataloader = dict(dataset=dict(with_3d=True, labelled_fraction=0.1, labelled_seed=0))

@@ -4,6 +4,6 @@
 # exists here; otherwise identical to unsup3d_reslifter-2ddisc_8xb64-200e_h36m.py.
 _base_ = ['./unsup3d_reslifter-2ddisc_8xb64-200e_h36m.py']
 
-model = dict(loss_weights=dict(loss_sup=1.0))
+model = dict(sup_loss=dict(type='ScaleAlignedMPJPELoss', loss_weight=1.0))
 train_dataloader = dict(
     dataset=dict(with_3d=True, labelled_fraction=0.1, labelled_subjects=['S1'], labelled_seed=0))

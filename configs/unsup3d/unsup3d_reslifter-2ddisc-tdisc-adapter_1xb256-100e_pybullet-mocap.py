@@ -12,7 +12,9 @@ _base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
 model = dict(
     adapter=dict(type='PoseDomainAdapter2D', in_keypoints=17, out_keypoints=17,
                  with_scores=True, width=256, num_layers=2, init_mapping='coco_to_h36m'),
-    loss_weights=dict(loss_adapter=1.0, loss_adapter_reg=1.0),
+    adapter_gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0,
+                          loss_name='loss_adapter'),
+    adapter_reg_loss=dict(type='AdapterResidualLoss', loss_weight=1.0),
 )
 train_dataloader = dict(
     dataset=dict(

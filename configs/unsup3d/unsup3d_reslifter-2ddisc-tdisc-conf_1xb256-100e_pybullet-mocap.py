@@ -4,8 +4,7 @@
 _base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
 
 model = dict(
-    lifter=dict(in_channels=3),
-    use_scores=True,
-    train_cfg=dict(
-        keypoint_noise=dict(std=0.03, outlier_prob=0.03, outlier_std=0.3, drop_prob=0.03)),
+    lifter=dict(in_channels=3),  # x, y, score: a confidence-aware lifter
+    keypoint_noise=dict(type='KeypointNoise2D', std=0.03, outlier_prob=0.03, outlier_std=0.3,
+                        drop_prob=0.03),
 )

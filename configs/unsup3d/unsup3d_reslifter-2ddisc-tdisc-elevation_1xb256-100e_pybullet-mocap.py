@@ -11,7 +11,13 @@ _base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
 model = dict(
     elevation_net=dict(type='ElevationPredictor', num_keypoints=17, width=256, num_layers=2,
                        elevation_range_deg=(0.0, 40.0)),
-    rotation=dict(max_azimuth_deg=140.0, max_roll_deg=10.0),
+    camera_sampler=dict(type='ElevationRetiltCameraSampler', max_azimuth_deg=140.0,
+                        max_roll_deg=10.0),
+    cycle_losses=[
+        dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
+        dict(type='RotationConsistencyLoss', loss_weight=1.0),
+        dict(type='ElevationRegressionLoss', loss_weight=1.0, beta=0.1),
+    ],
 )
 # The predictor is trained in the generator step, under the lifter's optimizer; at the lifter's
 # LR its sigmoid output barely moved in 13 epochs (10.0° -> 10.4°), hence the x10 multiplier.

@@ -6,4 +6,8 @@
 # unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py. Results in README.md.
 _base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
 
-model = dict(loss_weights=dict(loss_symmetry=1.0))
+model = dict(cycle_losses=[
+    dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
+    dict(type='RotationConsistencyLoss', loss_weight=1.0),
+    dict(type='BoneSymmetryLoss', loss_weight=1.0),
+])

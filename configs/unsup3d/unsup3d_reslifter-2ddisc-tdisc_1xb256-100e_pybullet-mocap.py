@@ -7,7 +7,8 @@ _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 model = dict(
     temporal_discriminator=dict(
         type='PoseDiscriminator2D', num_keypoints=17, num_frames=2, width=256, num_blocks=2),
-    loss_weights=dict(loss_temporal=1.0),
+    temporal_gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0,
+                           loss_name='loss_temporal'),
 )
 train_dataloader = dict(dataset=dict(with_next=True))
 optim_wrapper = dict(

@@ -8,7 +8,8 @@ _base_ = ['./unsup3d_reslifter-2ddisc_8xb64-200e_h36m.py']
 model = dict(
     temporal_discriminator=dict(
         type='PoseDiscriminator2D', num_keypoints=17, num_frames=2, width=1024, num_blocks=3),
-    loss_weights=dict(loss_temporal=1.0),
+    temporal_gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0,
+                           loss_name='loss_temporal'),
 )
 train_dataloader = dict(dataset=dict(with_next=True, next_step=2))
 optim_wrapper = dict(

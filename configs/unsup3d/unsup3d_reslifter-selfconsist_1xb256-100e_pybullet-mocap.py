@@ -3,7 +3,7 @@
 # Tests the paper's claim that self-consistency alone is not sufficient.
 _base_ = ['./unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py']
 
-model = dict(discriminator=None, loss_weights=dict(loss_adv=0.0))
+model = dict(discriminator=None)  # and with it loss_adv and the R1 penalty
 # One network: a plain optimizer wrapper and DDP wrapper suffice.
 optim_wrapper = dict(
     _delete_=True,

@@ -12,6 +12,14 @@ from ..utils.checkpoint import load_checkpoint_strict
 __all__ = ['init_lifter', 'lift_keypoints', 'MAX_ABS_COORD']
 
 
+#: Parts of an ``Unsup3DLifter`` that only training uses: inference builds the lifter alone
+#: (the plain camera sampler replaces one that needs the elevation predictor).
+_TRAINING_ONLY = dict(discriminator=None, temporal_discriminator=None, adapter=None,
+                      elevation_net=None, temporal_gan_loss=None, adapter_gan_loss=None,
+                      adapter_reg_loss=None, cycle_losses=[], disc_auxiliary_losses=[],
+                      camera_sampler=dict(type='RandomOrbitCameraSampler'))
+
+
 def _load_config(config: Union[str, Config]) -> Config:
     if isinstance(config, Config):
         return config.copy()
@@ -46,10 +54,10 @@ def init_lifter(config: Union[str, Config],
 
     Args:
         config: config path, :class:`Config`, or a zoo model name (see
-            :func:`mmunsup3d.apis.zoo.list_models`); with a name the entry's config is used and
+            :func:`mmunsup3d.utils.zoo.list_models`); with a name the entry's config is used and
             ``checkpoint`` defaults to its downloaded, sha256-verified weights.
         checkpoint: checkpoint path, zoo name or ``http(s)://`` / ``file://`` URL (downloaded
-            and verified by :func:`mmunsup3d.apis.zoo.download_checkpoint`); ``None`` keeps
+            and verified by :func:`mmunsup3d.utils.zoo.download_checkpoint`); ``None`` keeps
             random weights (unless ``config`` is a zoo name).
         device: torch device.
         cfg_options: overrides merged into the config.
@@ -69,26 +77,21 @@ def init_lifter(config: Union[str, Config],
     from ..utils import register_all_modules
     register_all_modules(init_default_scope=False)
     if isinstance(config, str) and _is_zoo_name(config):
-        from .zoo import download_checkpoint, resolve_model
+        from ..utils.zoo import download_checkpoint, resolve_model
         info = resolve_model(config)
         if checkpoint is None:
             checkpoint = download_checkpoint(config)
         config = info['config']
     if isinstance(checkpoint, str) and (_is_url(checkpoint) or _is_zoo_name(checkpoint)):
-        from .zoo import download_checkpoint
+        from ..utils.zoo import download_checkpoint
         checkpoint = download_checkpoint(checkpoint)
     cfg = _load_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model_cfg = cfg.model.copy()
-    for key in ('discriminator', 'temporal_discriminator', 'adapter', 'elevation_net'):
+    for key, value in _TRAINING_ONLY.items():
         if key in model_cfg:
-            model_cfg[key] = None
-    model_cfg.setdefault('loss_weights', {})
-    model_cfg['loss_weights'] = {
-        k: (0.0 if k in ('loss_adv', 'loss_temporal', 'loss_adapter') else v)
-        for k, v in dict(model_cfg['loss_weights']).items()
-    }
+            model_cfg[key] = value
     model = MODELS.build(model_cfg)
     if checkpoint is not None:
         # Only what predict uses (model.inference_modules: the lifter) must be in the file;

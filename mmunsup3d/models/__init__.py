@@ -1,3 +1,4 @@
+from . import losses, task_modules  # noqa: F401  (registers the components)
 from .adapters import PoseDomainAdapter2D, coco_to_h36m_matrix
 from .algorithms import Unsup3DLifter, bone_asymmetry, scale_aligned_error, torso_elevation
 from .camera_priors import ElevationPredictor

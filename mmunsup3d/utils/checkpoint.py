@@ -202,12 +202,12 @@ def load_from_file_url_safe(filename: str, map_location: MapLocation = None) -> 
 def load_from_http_safe(filename: str, map_location: MapLocation = None) -> Any:
     """MMEngine loader for ``http(s)://``: sha256-verified download, then a safe load.
 
-    The download is :func:`mmunsup3d.apis.zoo.download_checkpoint` (the file name must carry
+    The download is :func:`mmunsup3d.utils.zoo.download_checkpoint` (the file name must carry
     the OpenMMLab ``-<8 hex of sha256>.pth`` suffix). As MMEngine's own loader, rank 0
     downloads first in distributed runs; the others then find it in the cache.
     """
     from mmengine.dist import get_dist_info
-    from ..apis.zoo import download_checkpoint
+    from .zoo import download_checkpoint
     rank, world_size = get_dist_info()
     path = download_checkpoint(filename) if rank == 0 else None
     if world_size > 1:

@@ -13,7 +13,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     """
     from mmpose.utils import register_all_modules as mmpose_register_all_modules
     mmpose_register_all_modules(init_default_scope=False)
-    import mmunsup3d.apis  # noqa: F401
     import mmunsup3d.codecs  # noqa: F401
     import mmunsup3d.datasets  # noqa: F401
     import mmunsup3d.engine  # noqa: F401

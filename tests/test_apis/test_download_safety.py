@@ -15,8 +15,8 @@ import time
 import pytest
 
 from mmunsup3d.__main__ import main as cli_main
-from mmunsup3d.apis import zoo
-from mmunsup3d.apis.zoo import DownloadError, download_checkpoint
+from mmunsup3d.utils import zoo
+from mmunsup3d.utils.zoo import DownloadError, download_checkpoint
 
 
 def _sha256(data: bytes) -> str:

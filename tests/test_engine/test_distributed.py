@@ -7,13 +7,12 @@ the parity test (``torchrun ... test_distributed.py --parity-worker``).
 import argparse
 import hashlib
 import json
-import math
 import os
 import os.path as osp
 import socket
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Sequence, Tuple
 
 import pytest
 
@@ -159,12 +158,13 @@ def test_cpu_slurm_launcher_is_refused_with_a_clear_error():
 # ---------------------------------------------------------------------- parity: 2xB vs 1x2B
 def _launch_parity(out_dir: str, nproc: int, batch_size: int, variants: List[str]) -> None:
     def build(port: int) -> Tuple[List[str], Dict[str, str]]:
+        # out_dir holds the parts module the workers' configs import (custom_imports).
         return [
             sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
             '--nnodes=1', '--master_addr=127.0.0.1', f'--master_port={port}',
             osp.abspath(__file__), '--parity-worker', '--out-dir', out_dir, '--batch-size',
             str(batch_size), '--variants', *variants
-        ], _env(PYTHONPATH=REPO)
+        ], _env(PYTHONPATH=os.pathsep.join([REPO, out_dir]))
 
     _run_dist(build)
 
@@ -175,7 +175,8 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path):
 
     Same samples (DefaultSampler shards the first 2B samples of the same permutation),
     dropout and flips off, each sample's virtual camera a function of the sample itself
-    (``Unsup3DLifter.draw_rotations`` overridden by the worker), and plain SGD (Adam's first
+    (``SampleTiedCameraSampler``, registered in ``TASK_UTILS`` by a module the workers'
+    configs import and selected with ``model.camera_sampler``), and plain SGD (Adam's first
     step, ``lr * g / (|g| + eps)``, would hide gradient-scale errors such as a sum instead of
     a mean over processes). BatchNorm: ``nobn`` (lifter without BN) and ``syncbn`` (statistics
     synchronised over the processes) must match; ``bn`` (each process normalises its own
@@ -183,6 +184,7 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path):
     """
     import torch
     out = str(tmp_path)
+    (tmp_path / f'{PARTS_MODULE}.py').write_text(PARITY_PARTS)
     _launch_parity(out, 1, 2 * PARITY_BATCH, ['nobn', 'bn'])
     _launch_parity(out, 2, PARITY_BATCH, ['nobn', 'syncbn', 'bn'])
 
@@ -193,6 +195,10 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path):
     for variant, ref_variant in (('nobn', 'nobn'), ('syncbn', 'bn'), ('bn', 'bn')):
         ref = load(ref_variant, 1, 0)
         ranks = [load(variant, 2, r) for r in range(2)]
+        # The configs' parts were the ones built (not silently the default random cameras).
+        for run in [ref] + ranks:
+            assert run['parts'] == dict(camera_sampler='SampleTiedCameraSampler',
+                                        lifter=PARITY_LIFTERS[run['variant']]), run['parts']
         # Same initial weights, the same 2B samples, identical weights on both ranks after.
         for key, value in ref['init'].items():
             assert torch.equal(ranks[0]['init'][key], value), key
@@ -230,25 +236,99 @@ def test_two_processes_match_one_process_with_double_batch(tmp_path):
 
 
 # ---------------------------------------------------------------------- the parity worker
-def _sample_rotations(model: Any, x: 'torch.Tensor') -> 'torch.Tensor':
+# The parts the parity runs swap in, as a user would add them: a module (written by the test
+# into the output folder, which is on the workers' PYTHONPATH) that registers them, imported
+# through the config's custom_imports.
+PARTS_MODULE = 'unsup3d_parity_parts'
+# Lifter per variant: 'syncbn' synchronises BatchNorm statistics over the processes.
+PARITY_LIFTERS = dict(nobn='ResidualLifter', bn='ResidualLifter',
+                      syncbn='GlooSyncBNResidualLifter')
+PARITY_PARTS = '''\
+"""Parts of the distributed parity test: sample-tied cameras and gloo-synchronised BN."""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce
+
+from mmpose.registry import MODELS, TASK_UTILS
+from mmunsup3d.models.lifters import ResidualLifter
+from mmunsup3d.models.task_modules import RandomOrbitCameraSampler
+from mmunsup3d.structures.geometry import euler_to_rotmat
+
+
+@TASK_UTILS.register_module()
+class SampleTiedCameraSampler(RandomOrbitCameraSampler):
     """Each sample's virtual camera as a fixed pseudo-random function of its own 2D pose.
 
-    A smooth function (not a hash) so that last-bit differences in ``x`` between batch layouts
-    cannot change a rotation by more than rounding. Ranges follow ``model.rotation``.
+    A sample gets the same camera in any batch layout (2 processes x B or 1 x 2B), which
+    random draws cannot give. A smooth function (not a hash) so that last-bit differences in
+    ``x`` between batch layouts cannot change a rotation by more than rounding. Angle ranges
+    as :class:`RandomOrbitCameraSampler`; no random number is drawn.
     """
-    import torch
 
-    from mmunsup3d.models.geometry import euler_to_rotmat
-    gen = torch.Generator().manual_seed(20240611)
-    proj = torch.randn(x.shape[-2] * x.shape[-1], 3, generator=gen, dtype=torch.float64)
-    u = torch.sin(50.0 * x.detach().double().flatten(1) @ proj)  # (B, 3) in [-1, 1]
-    rot = model.rotation
-    roll = rot['max_roll_deg'] if rot['max_roll_deg'] is not None else \
-        rot['max_elevation_deg'] / 2.0
-    bounds = torch.tensor([rot['max_azimuth_deg'], rot['max_elevation_deg'], roll],
-                          dtype=torch.float64) * (math.pi / 180.0)
-    angles = (u * bounds).to(x.dtype)
-    return euler_to_rotmat(angles[:, 0], angles[:, 1], angles[:, 2])
+    def __call__(self, x: Tensor, elevation: Optional[Tensor] = None,
+                 elevation_bounds: Optional[Tuple[float, float]] = None) -> Tensor:
+        """``(B, J, 2)`` normalised poses -> ``(B, 3, 3)`` rotations."""
+        gen = torch.Generator().manual_seed(20240611)
+        proj = torch.randn(x.shape[-2] * x.shape[-1], 3, generator=gen, dtype=torch.float64)
+        u = torch.sin(50.0 * x.detach().double().flatten(1) @ proj)  # (B, 3) in [-1, 1]
+        roll = self.max_elevation_deg / 2.0 if self.max_roll_deg is None else self.max_roll_deg
+        bounds = torch.tensor([self.max_azimuth_deg, self.max_elevation_deg, roll],
+                              dtype=torch.float64) * (math.pi / 180.0)
+        angles = (u * bounds).to(x.dtype)
+        return euler_to_rotmat(angles[:, 0], angles[:, 1], angles[:, 2])
+
+
+class GlooSyncBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d with batch statistics over all processes, for CPU/gloo tests.
+
+    ``torch.nn.SyncBatchNorm`` needs an accelerator: its module refuses CPU inputs and
+    ``aten::batch_norm_stats`` & co. have no CPU kernels (torch 2.14). This reference
+    computes the global mean and biased variance in float64 from all-reduced sums; the
+    autograd-aware ``all_reduce`` sums the gradients of all processes' losses in backward,
+    as SyncBatchNorm does.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C)`` -> ``(B, C)``, normalised with the statistics of every process."""
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        xd = x.double()
+        count = torch.full((1, ), float(x.shape[0]), dtype=torch.float64)
+        stats = all_reduce(torch.cat([xd.sum(0), (xd * xd).sum(0), count]))
+        c, n = x.shape[1], stats[-1]
+        mean = stats[:c] / n
+        var = stats[c:2 * c] / n - mean * mean
+        with torch.no_grad():
+            m = self.momentum
+            self.running_mean.mul_(1 - m).add_(m * mean.float())
+            self.running_var.mul_(1 - m).add_(m * (var * n / (n - 1)).float())
+            self.num_batches_tracked.add_(1)
+        y = (xd - mean) / torch.sqrt(var + self.eps)
+        return (y * self.weight.double() + self.bias.double()).to(x.dtype)
+
+
+def _to_gloo_sync_bn(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm1d):
+            new = GlooSyncBatchNorm1d(child.num_features, child.eps, child.momentum)
+            new.load_state_dict(child.state_dict())
+            setattr(module, name, new)
+        else:
+            _to_gloo_sync_bn(child)
+
+
+@MODELS.register_module()
+class GlooSyncBNResidualLifter(ResidualLifter):
+    """``ResidualLifter`` whose BatchNorm layers are :class:`GlooSyncBatchNorm1d`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _to_gloo_sync_bn(self)
+'''
 
 
 def _row_hashes(keypoints: 'torch.Tensor') -> List[str]:
@@ -259,99 +339,56 @@ def _row_hashes(keypoints: 'torch.Tensor') -> List[str]:
 def _parity_worker(out_dir: str, batch_size: int, variants: List[str]) -> None:
     sys.path[:0] = [REPO, TESTS_DIR]
     import torch
-    import torch.distributed as dist
+    from mmengine.config import Config
     from mmengine.hooks import Hook
     from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
-    from torch import nn
-    from torch.distributed.nn.functional import all_reduce
 
     from helpers import tiny_cfg
-    from mmpose.registry import MODELS
     from mmunsup3d.engine.launch import finish_launch, prepare_launch
-    from mmunsup3d.models.algorithms.unsup3d_lifter import Unsup3DLifter
     from mmunsup3d.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-
-    class GlooSyncBatchNorm1d(nn.BatchNorm1d):
-        """BatchNorm1d with batch statistics over all processes, for CPU/gloo tests.
-
-        ``torch.nn.SyncBatchNorm`` needs an accelerator: its module refuses CPU inputs and
-        ``aten::batch_norm_stats`` & co. have no CPU kernels (torch 2.14). This reference
-        computes the global mean and biased variance in float64 from all-reduced sums; the
-        autograd-aware ``all_reduce`` sums the gradients of all processes' losses in backward,
-        as SyncBatchNorm does.
-        """
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
-                return super().forward(x)
-            xd = x.double()
-            count = torch.full((1, ), float(x.shape[0]), dtype=torch.float64)
-            stats = all_reduce(torch.cat([xd.sum(0), (xd * xd).sum(0), count]))
-            c, n = x.shape[1], stats[-1]
-            mean = stats[:c] / n
-            var = stats[c:2 * c] / n - mean * mean
-            with torch.no_grad():
-                m = self.momentum
-                self.running_mean.mul_(1 - m).add_(m * mean.float())
-                self.running_var.mul_(1 - m).add_(m * (var * n / (n - 1)).float())
-                self.num_batches_tracked.add_(1)
-            y = (xd - mean) / torch.sqrt(var + self.eps)
-            return (y * self.weight.double() + self.bias.double()).to(x.dtype)
-
-    def to_gloo_sync_bn(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.BatchNorm1d):
-                new = GlooSyncBatchNorm1d(child.num_features, child.eps, child.momentum)
-                new.load_state_dict(child.state_dict())
-                setattr(module, name, new)
-            else:
-                to_gloo_sync_bn(child)
-
-    class ParityUnsup3DLifter(Unsup3DLifter):
-        """The model under test, with sample-tied cameras and optionally synchronised BN."""
-
-        def __init__(self, gloo_sync_bn: bool = False, **kwargs) -> None:
-            super().__init__(**kwargs)
-            if gloo_sync_bn:
-                to_gloo_sync_bn(self.lifter)
-
-        def draw_rotations(self, x: torch.Tensor) -> torch.Tensor:
-            return _sample_rotations(self, x)
-
-    MODELS.register_module(name='ParityUnsup3DLifter', module=ParityUnsup3DLifter, force=True)
 
     class Probe(Hook):
         """Save initial weights, then losses, batch rows and weights after the first step."""
 
-        def __init__(self, path: str) -> None:
-            self.path = path
+        def __init__(self, path: str, variant: str) -> None:
+            self.path, self.variant = path, variant
             self.init: Dict[str, torch.Tensor] = {}
 
         @staticmethod
-        def _state(runner) -> Dict[str, torch.Tensor]:
-            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-            return {k: v.detach().clone() for k, v in model.state_dict().items()}
+        def _model(runner) -> torch.nn.Module:
+            return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+        def _state(self, runner) -> Dict[str, torch.Tensor]:
+            return {k: v.detach().clone() for k, v in self._model(runner).state_dict().items()}
 
         def before_train(self, runner) -> None:
             self.init = self._state(runner)
 
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+            model = self._model(runner)
+            # MMSeparateDistributedDataParallel wraps each network on its own.
+            lifter = model.lifter.module if is_model_wrapper(model.lifter) else model.lifter
+            parts = dict(camera_sampler=type(model.camera_sampler).__name__,
+                         lifter=type(lifter).__name__)
             torch.save(
-                dict(init=self.init, final=self._state(runner),
-                     losses={k: float(v) for k, v in outputs.items()},
+                dict(init=self.init, final=self._state(runner), variant=self.variant,
+                     parts=parts, losses={k: float(v) for k, v in outputs.items()},
                      rows=_row_hashes(data_batch['inputs']['keypoints_2d'])), self.path)
 
     world = int(os.environ['WORLD_SIZE'])
     rank = int(os.environ['RANK'])
     for variant in variants:
         cfg = tiny_cfg(osp.join(out_dir, f'work_{variant}_np{world}'))
-        cfg.model.type = 'ParityUnsup3DLifter'
-        cfg.model.gloo_sync_bn = variant == 'syncbn'
+        # The shipped model with swapped parts, as a user's config would swap them: the
+        # parts module (written by the test, on PYTHONPATH) is imported by custom_imports.
+        cfg.custom_imports = dict(imports=['mmunsup3d', PARTS_MODULE], allow_failed_imports=False)
+        cfg.model.camera_sampler.type = 'SampleTiedCameraSampler'  # shipped angle ranges
+        cfg.model.lifter.type = PARITY_LIFTERS[variant]
         cfg.model.lifter.use_bn = variant != 'nobn'
         cfg.model.lifter.dropout = 0.0
-        cfg.model.setdefault('train_cfg', {})['flip_prob'] = 0.0
+        cfg.model.flip = None
         cfg.train_dataloader.batch_size = batch_size
         cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=123)
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1)
@@ -361,10 +398,15 @@ def _parity_worker(out_dir: str, batch_size: int, variants: List[str]) -> None:
         for name in ('lifter', 'discriminator'):
             cfg.optim_wrapper[name].optimizer = dict(type='SGD', lr=PARITY_LR)
         cfg.default_hooks.checkpoint = None
+        # Dumped and parsed again as tools/train.py parses a config: parsing runs the imports.
+        cfg_file = osp.join(out_dir, f'parity_{variant}_np{world}_rank{rank}.py')
+        cfg.dump(cfg_file)
+        cfg = Config.fromfile(cfg_file)
         prepare_launch(cfg, 'pytorch')
         runner = Runner.from_cfg(cfg)
-        runner.register_hook(Probe(osp.join(out_dir, f'{variant}_np{world}_rank{rank}.pt')),
-                             priority='LOWEST')
+        runner.register_hook(
+            Probe(osp.join(out_dir, f'{variant}_np{world}_rank{rank}.pt'), variant),
+            priority='LOWEST')
         runner.train()
         del runner
     finish_launch()

@@ -23,7 +23,8 @@ TRAIN = osp.join(REPO, 'tools', 'train.py')
 # WithExtra2DDataset (its own NumPy generator), and the detector-like keypoint noise below.
 ADAPTER_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                           'unsup3d_reslifter-2ddisc-tdisc-adapter_1xb256-100e_pybullet-mocap.py')
-KEYPOINT_NOISE = dict(std=0.03, outlier_prob=0.03, outlier_std=0.3, drop_prob=0.03)
+KEYPOINT_NOISE = dict(type='KeypointNoise2D', std=0.03, outlier_prob=0.03, outlier_std=0.3,
+                      drop_prob=0.03)
 PUBLISHED = sorted(glob.glob(osp.join(
     REPO, 'checkpoints', 'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_*.pth')))
 
@@ -51,7 +52,7 @@ class PauseForKillHook(Hook):
 
 def _exact_cfg(work_dir: str, max_epochs: int = 3):
     cfg = tiny_cfg(work_dir, max_epochs=max_epochs, config=ADAPTER_CONFIG)
-    cfg.model.train_cfg.keypoint_noise = KEYPOINT_NOISE
+    cfg.model.keypoint_noise = KEYPOINT_NOISE
     # Validation after every epoch: its DataLoader draws from the torch generator between the
     # checkpoint of epoch k and the start of epoch k + 1.
     cfg.train_cfg.val_interval = 1

@@ -109,7 +109,7 @@ def test_codec_encodes_like_unsup3d_and_decodes_its_geometry(scale_mode):
     import mmunsup3d.codecs  # noqa: F401
     lifter = MODELS.build(dict(
         type='Unsup3DLifter', lifter=dict(type='ResidualLifter', width=16, num_blocks=1),
-        loss_weights=dict(loss_adv=0.0), scale_mode=scale_mode,
+        gan_loss=None, scale_mode=scale_mode,
         test_cfg=dict(output_head_root=0.72))).eval()
     codec = KEYPOINT_CODECS.build(dict(type='PerspectiveDepthLifting', scale_mode=scale_mode,
                                        output_head_root=0.72))

@@ -10,7 +10,7 @@ from mmpose.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmunsup3d.apis.keypoint_convert import coco_to_h36m
 from mmunsup3d.models import (coco_to_h36m_matrix, euler_to_rotmat, normalize_2d_masked,
                               bone_asymmetry, retilt_rotations, rotate, torso_elevation)
-from test_unsup3d_lifter import fake_batch, small_model_cfg
+from test_unsup3d_lifter import CYCLE_LOSSES, fake_batch, small_model_cfg
 
 
 def _wrappers(model, groups):
@@ -85,25 +85,38 @@ def test_elevation_predictor_range_init_and_errors():
 
 def _elevation_model():
     return MODELS.build(small_model_cfg(
-        elevation_net=dict(type='ElevationPredictor', width=16, elevation_range_deg=(0, 40))))
+        elevation_net=dict(type='ElevationPredictor', width=16, elevation_range_deg=(0, 40)),
+        camera_sampler=dict(type='ElevationRetiltCameraSampler', max_azimuth_deg=140.0,
+                            max_elevation_deg=20.0, max_roll_deg=None),
+        cycle_losses=CYCLE_LOSSES + [dict(type='ElevationRegressionLoss', loss_weight=1.0)]))
+
+
+def test_elevation_net_and_retilt_sampler_go_together():
+    with pytest.raises(ValueError, match='elevation_net and ElevationRetiltCameraSampler'):
+        MODELS.build(small_model_cfg(
+            elevation_net=dict(type='ElevationPredictor', width=16)))
+    with pytest.raises(ValueError, match='elevation_net and ElevationRetiltCameraSampler'):
+        MODELS.build(small_model_cfg(camera_sampler=dict(type='ElevationRetiltCameraSampler')))
 
 
 def test_elevation_prior_rotations_and_gradients():
     torch.manual_seed(0)
     model = _elevation_model()
     x = model.normalize(fake_batch(64)['inputs']['keypoints_2d'])
-    rot = model.draw_rotations(x)
-    assert rot.shape == (64, 3, 3)
+    rot, pred = model.sample_cameras(x)
+    assert rot.shape == (64, 3, 3) and pred.shape == (64, ) and pred.requires_grad
+    assert not rot.requires_grad  # built from the detached predictions
     assert torch.allclose(rot @ rot.transpose(-1, -2), torch.eye(3).expand(64, 3, 3), atol=1e-5)
     # The first column of the un-tilt (x axis) is untouched by elevation: with azimuth and roll
     # switched off the rotation is a pure x-rotation by (target - predicted) elevation.
-    model.rotation = dict(max_azimuth_deg=0.0, max_elevation_deg=0.0, max_roll_deg=0.0)
-    rot = model.draw_rotations(x)
+    sampler = model.camera_sampler
+    sampler.max_azimuth_deg = sampler.max_elevation_deg = sampler.max_roll_deg = 0.0
+    rot, _ = model.sample_cameras(x)
     assert torch.allclose(rot[:, 0], torch.tensor([1.0, 0, 0]).expand(64, 3), atol=1e-6)
     # Only the predictor's own regression loss reaches it; the rotations use its detached
     # output, so no adversarial or consistency gradient can tilt the orbit axis.
-    model.rotation = dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None)
-    losses, _, _ = model.generator_losses(fake_batch(64)['inputs'])
+    sampler.max_azimuth_deg, sampler.max_elevation_deg, sampler.max_roll_deg = 140.0, 20.0, None
+    losses, _ = model.generator_losses(fake_batch(64)['inputs'])
     assert 'elevation_deg' in losses and 0 <= float(losses['elevation_deg']) <= 40
     (losses['loss_2d'] + losses['loss_3d'] + losses['loss_adv']).backward(retain_graph=True)
     assert all(p.grad is None for p in model.elevation_net.parameters())
@@ -144,25 +157,43 @@ def test_elevation_prior_train_step_shares_lifter_optimizer():
         sum(float(v) for k, v in log.items() if k.startswith('loss_')), rel=1e-5)
     assert _changed(before_e, model.elevation_net)
     # A discriminator step leaves the elevation net and the lifter untouched.
-    _, fake, real = model.generator_losses(fake_batch()['inputs'])
+    real, fake = model.generator_losses(fake_batch()['inputs'])[1]['discriminator']
     model.zero_grad()
-    model.discriminator_losses(real.detach(), fake)['loss_disc'].backward()
+    model.discriminator_losses('discriminator', real.detach(), fake)['loss_disc'].backward()
     assert all(p.grad is None for p in model.elevation_net.parameters())
     assert all(p.grad is None for p in model.lifter.parameters())
 
 
 # ----------------------------------------------------------------------------- scores
-def _conf_model(**train_cfg):
+def _conf_model(**kw):
+    """Confidence-aware small model; ``kw`` adds model parts (``keypoint_noise``, ``flip``)."""
     return MODELS.build(small_model_cfg(
         lifter=dict(type='ResidualLifter', width=64, num_blocks=2, dropout=0.0, in_channels=3),
-        use_scores=True, train_cfg=train_cfg))
+        **kw))
 
 
-def test_use_scores_needs_three_channel_lifter():
-    with pytest.raises(ValueError, match='in_channels=3'):
+def test_use_scores_follows_the_lifter_channels():
+    # Replaces the old use_scores / in_channels mismatch errors: the flag is now read off the
+    # lifter, so the two cannot disagree; the old argument names its replacement.
+    assert _conf_model().use_scores
+    assert not MODELS.build(small_model_cfg()).use_scores
+    assert not MODELS.build(small_model_cfg(lifter=dict(type='FlatDepthLifter'))).use_scores
+    with pytest.raises(TypeError,
+                       match='"use_scores" was replaced by the lifter\'s in_channels=3'):
         MODELS.build(small_model_cfg(use_scores=True))
-    with pytest.raises(ValueError, match='in_channels=2'):
-        MODELS.build(small_model_cfg(lifter=dict(type='ResidualLifter', in_channels=3)))
+    with pytest.raises(AttributeError):
+        _conf_model().use_scores = False
+    # A 2-channel lifter really gets 2 channels, a 3-channel one the scores as the third.
+    seen = []
+    model = _conf_model()
+    model.lifter.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    x, scores = torch.zeros(2, 17, 2), torch.full((2, 17), 0.25)
+    model.lift(x, scores)
+    assert seen[-1].shape == (2, 17, 3) and torch.equal(seen[-1][..., 2], scores)
+    plain = MODELS.build(small_model_cfg())
+    plain.lifter.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    plain.lift(x, scores)
+    assert seen[-1].shape == (2, 17, 2)
 
 
 def test_scores_change_the_prediction_and_default_to_one():
@@ -183,18 +214,32 @@ def test_scores_change_the_prediction_and_default_to_one():
 
 def test_corrupt_is_a_noop_without_config_and_draws_nothing():
     model = _conf_model()
-    x = model.normalize(fake_batch(8)['inputs']['keypoints_2d'])
+    assert model.keypoint_noise is None and model.flip is None
+    kpts = fake_batch(8)['inputs']['keypoints_2d']
+    x = model.normalize(kpts)
     state = torch.get_rng_state()
-    y, s = model.corrupt(x)
+    y, s, flip = model.real_poses(kpts)
     assert torch.equal(torch.get_rng_state(), state)
-    assert y is x and torch.equal(s, torch.ones(8, 17))
+    assert torch.equal(y, x) and torch.equal(s, torch.ones(8, 17)) and not flip.any()
+    given = torch.rand(8, 17, dtype=torch.float64)
+    state = torch.get_rng_state()
+    y, s, _ = model.real_poses(kpts, given)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(y, x) and s.dtype == x.dtype and torch.equal(s, given.to(x.dtype))
 
 
 def test_corrupt_noise_scores_and_drops():
     torch.manual_seed(0)
-    model = _conf_model(keypoint_noise=dict(std=0.05, drop_prob=0.2))
-    x = model.normalize(fake_batch(256)['inputs']['keypoints_2d'])
-    y, s = model.corrupt(x, torch.full((256, 17), 0.5))
+    model = _conf_model(keypoint_noise=dict(type='KeypointNoise2D', std=0.05, drop_prob=0.2))
+    kpts = fake_batch(256)['inputs']['keypoints_2d']
+    x = model.normalize(kpts)
+    state = torch.get_rng_state()
+    raw, s = model.keypoint_noise(x, torch.full((256, 17), 0.5))
+    y = model.normalize(raw)  # the noise leaves the poses unnormalised; the model re-normalises
+    # real_poses is exactly normalise -> noise -> re-normalise (same draw, same result).
+    torch.set_rng_state(state)
+    y_model, s_model, _ = model.real_poses(kpts, torch.full((256, 17), 0.5))
+    assert torch.equal(y_model, y) and torch.equal(s_model, s)
     assert y.shape == x.shape and s.shape == (256, 17)
     assert (s <= 0.5 + 1e-6).all() and (s >= 0).all()  # scaled by the incoming scores
     dropped = s == 0
@@ -206,8 +251,9 @@ def test_corrupt_noise_scores_and_drops():
     assert torch.allclose(y[:, 0], torch.zeros(256, 2), atol=1e-7)
     assert (y - x).abs().mean() > 1e-3
     # Larger errors get lower scores (no drops here, so the scale barely changes).
-    model.train_cfg['keypoint_noise'] = dict(std=0.05)
-    y, s = model.corrupt(x)
+    model.keypoint_noise.drop_prob = 0.0
+    raw, s = model.keypoint_noise(x, torch.ones(256, 17))
+    y = model.normalize(raw)
     # Undo the re-normalisation's common scale change before measuring each joint's error.
     alpha = (y * x).sum((1, 2)) / (y * y).sum((1, 2))
     err = (y * alpha[:, None, None] - x).norm(dim=-1)[:, 1:].flatten()
@@ -217,7 +263,7 @@ def test_corrupt_noise_scores_and_drops():
 
 def test_confidence_aware_train_step_uses_scores_from_the_batch():
     torch.manual_seed(0)
-    model = _conf_model(keypoint_noise=dict(std=0.03, drop_prob=0.05))
+    model = _conf_model(keypoint_noise=dict(type='KeypointNoise2D', std=0.03, drop_prob=0.05))
     wrappers = _wrappers(model, dict(lifter=['lifter'], discriminator=['discriminator']))
     data = fake_batch(16)
     data['inputs']['keypoint_scores'] = torch.rand(16, 17)
@@ -226,9 +272,11 @@ def test_confidence_aware_train_step_uses_scores_from_the_batch():
     assert all(torch.isfinite(v) for v in log.values())
     assert _changed(before, model.lifter)
     # Flipping permutes scores with the joints.
+    flipping = _conf_model(flip=dict(type='RandomFlip2D', flip_prob=0.5))
     mask = torch.tensor([True, False])
     sc = torch.arange(34, dtype=torch.float32).view(2, 17)
-    flipped = model._flip_scores(sc, mask)
+    _, flipped, used = flipping.real_poses(data['inputs']['keypoints_2d'][:2], sc, mask)
+    assert torch.equal(used, mask)
     assert flipped[0, 1] == sc[0, 4] and flipped[0, 11] == sc[0, 14]
     assert torch.equal(flipped[1], sc[1])
 
@@ -252,7 +300,9 @@ def test_adapter_starts_as_the_joint_name_rule():
 
 def _adapter_model():
     return MODELS.build(small_model_cfg(
-        adapter=dict(type='PoseDomainAdapter2D', width=16, num_layers=1)))
+        adapter=dict(type='PoseDomainAdapter2D', width=16, num_layers=1),
+        adapter_gan_loss=dict(type='GANLoss', loss_name='loss_adapter'),
+        adapter_reg_loss=dict(type='AdapterResidualLoss')))
 
 
 def _coco_batch(batch=16, extra=12):
@@ -267,16 +317,19 @@ def _coco_batch(batch=16, extra=12):
 
 
 def test_adapter_needs_a_discriminator():
-    with pytest.raises(ValueError, match='discriminator'):
-        MODELS.build(small_model_cfg(discriminator=None, loss_weights=dict(loss_adv=0.0),
+    with pytest.raises(ValueError, match='give a discriminator and its gan_loss'):
+        MODELS.build(small_model_cfg(discriminator=None, gan_loss=None,
                                      adapter=dict(type='PoseDomainAdapter2D')))
+    with pytest.raises(ValueError, match='give a discriminator and its gan_loss'):
+        MODELS.build(small_model_cfg(gan_loss=None, adapter=dict(type='PoseDomainAdapter2D')))
 
 
 def test_adapter_losses_gradients_and_fake_set():
     torch.manual_seed(0)
     model = _adapter_model()
     data = _coco_batch()
-    losses, fake, real = model.generator_losses(data['inputs'])
+    losses, disc_batches = model.generator_losses(data['inputs'])
+    real, fake = disc_batches['discriminator']
     assert {'loss_adapter', 'loss_adapter_reg'} <= set(losses)
     # D's fakes: projections of main + adapted poses, then the adapted poses themselves.
     assert fake.shape == (16 + 12 + 12, 17, 2) and real.shape == (16, 17, 2)
@@ -293,8 +346,8 @@ def test_adapter_losses_gradients_and_fake_set():
     assert all(p.grad is None for p in model.adapter.parameters())
     assert any(p.grad is not None for p in model.lifter.parameters())
     # Without extra poses in the batch the adapter is simply idle.
-    plain, fake2, _ = model.generator_losses(fake_batch()['inputs'])
-    assert 'loss_adapter' not in plain and fake2.shape == (16, 17, 2)
+    plain, disc2 = model.generator_losses(fake_batch()['inputs'])
+    assert 'loss_adapter' not in plain and disc2['discriminator'][1].shape == (16, 17, 2)
 
 
 def test_adapter_train_step_and_discriminator_step_isolation():
@@ -307,9 +360,9 @@ def test_adapter_train_step_and_discriminator_step_isolation():
     log = model.train_step(_coco_batch(), wrappers)
     assert {'loss_adapter', 'loss_adapter_reg', 'loss_disc'} <= set(log)
     assert _changed(before_a, model.adapter) and _changed(before_d, model.discriminator)
-    _, fake, real = model.generator_losses(_coco_batch()['inputs'])
+    real, fake = model.generator_losses(_coco_batch()['inputs'])[1]['discriminator']
     model.zero_grad()
-    model.discriminator_losses(real.detach(), fake)['loss_disc'].backward()
+    model.discriminator_losses('discriminator', real.detach(), fake)['loss_disc'].backward()
     assert all(p.grad is None for p in model.adapter.parameters())
     assert all(p.grad is None for p in model.lifter.parameters())
 
@@ -342,8 +395,8 @@ def test_symmetry_loss_is_off_by_default_and_reaches_only_the_lifter():
     plain = MODELS.build(small_model_cfg())
     assert 'loss_symmetry' not in plain.generator_losses(fake_batch()['inputs'])[0]
     model = MODELS.build(small_model_cfg(
-        loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0, loss_symmetry=1.0)))
-    losses, _, _ = model.generator_losses(fake_batch()['inputs'])
+        cycle_losses=CYCLE_LOSSES + [dict(type='BoneSymmetryLoss', loss_weight=1.0)]))
+    losses, _ = model.generator_losses(fake_batch()['inputs'])
     losses['loss_symmetry'].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
     assert all(p.grad is None for p in model.discriminator.parameters())

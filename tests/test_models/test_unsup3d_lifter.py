@@ -7,14 +7,21 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmpose.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmpose.structures import PoseDataSample
+from mmunsup3d.models.losses import mean_joint_distance
+
+#: The paper's two cycle losses, weight 1 each (``loss_2d``, ``loss_3d``).
+CYCLE_LOSSES = [dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
+                dict(type='RotationConsistencyLoss', loss_weight=1.0)]
 
 
 def small_model_cfg(**kw):
+    """A small lifter + 2D discriminator: loss_2d, loss_3d and loss_adv at weight 1."""
     cfg = dict(
         type='Unsup3DLifter',
         lifter=dict(type='ResidualLifter', width=64, num_blocks=2, dropout=0.0),
         discriminator=dict(type='PoseDiscriminator2D', width=32, num_blocks=1),
-        loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0))
+        cycle_losses=copy.deepcopy(CYCLE_LOSSES),
+        gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0))
     cfg.update(kw)
     return cfg
 
@@ -97,18 +104,21 @@ def test_train_step_updates_both_networks_and_logs_losses():
 
 def test_generator_loss_leaves_discriminator_without_gradient():
     model = MODELS.build(small_model_cfg())
-    losses, fake, real = model.generator_losses(fake_batch()['inputs'])
+    losses, disc_batches = model.generator_losses(fake_batch()['inputs'])
+    assert set(disc_batches) == {'discriminator'}
+    real, fake = disc_batches['discriminator']
     sum(losses.values()).backward()
     assert all(p.grad is None for p in model.discriminator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
     assert all(p.requires_grad for p in model.discriminator.parameters())  # restored
     assert not fake.requires_grad and fake.shape == (16, 17, 2)
+    assert not real.requires_grad and real.shape == (16, 17, 2)
 
 
 def test_discriminator_step_leaves_lifter_untouched():
     model = MODELS.build(small_model_cfg())
-    _, fake, real = model.generator_losses(fake_batch()['inputs'])
-    d_losses = model.discriminator_losses(real.detach(), fake)
+    real, fake = model.generator_losses(fake_batch()['inputs'])[1]['discriminator']
+    d_losses = model.discriminator_losses('discriminator', real.detach(), fake)
     d_losses['loss_disc'].backward()
     assert all(p.grad is None for p in model.lifter.parameters())
     assert any(p.grad is not None for p in model.discriminator.parameters())
@@ -116,23 +126,32 @@ def test_discriminator_step_leaves_lifter_untouched():
 
 def test_cycle_is_consistent_for_a_perfect_lifter():
     """With no rotation the cycle must be exactly consistent, whatever the lifter predicts."""
-    model = MODELS.build(small_model_cfg(discriminator=None, loss_weights=dict(loss_adv=0.0)))
-    model.rotation = dict(max_azimuth_deg=0.0, max_elevation_deg=0.0, max_roll_deg=0.0)
+    model = MODELS.build(small_model_cfg(discriminator=None, gan_loss=None))
+    sampler = model.camera_sampler
+    sampler.max_azimuth_deg = sampler.max_elevation_deg = sampler.max_roll_deg = 0.0
     x = model.normalize(fake_batch()['inputs']['keypoints_2d'])
     model.eval()
     out = model.cycle(x)
+    assert torch.allclose(out['rot'], torch.eye(3).expand(16, 3, 3), atol=1e-7)
     # Identity rotation: the second lift sees exactly the first input, so both errors are 0.
-    assert out['loss_2d'].abs().max() < 1e-5
-    assert out['loss_3d'].abs().max() < 1e-4
+    loss_2d = mean_joint_distance(out['reprojection'], out['input_2d'])
+    loss_3d = mean_joint_distance(out['pose_3d_second'], out['pose_3d_rotated'])
+    assert loss_2d.shape == loss_3d.shape == (16, )
+    assert loss_2d.abs().max() < 1e-5
+    assert loss_3d.abs().max() < 1e-4
     assert torch.allclose(out['fake_2d'], x, atol=1e-6)
+    # The cycle losses are the batch means of these per-sample errors.
+    l2d, l3d = model.cycle_losses
+    assert l2d(out).item() == pytest.approx(loss_2d.mean().item(), abs=1e-7)
+    assert l3d(out).item() == pytest.approx(loss_3d.mean().item(), abs=1e-7)
 
 
 def test_flat_poses_are_not_self_consistent_under_rotation():
     model = MODELS.build(small_model_cfg(
-        lifter=dict(type='FlatDepthLifter'), discriminator=None, loss_weights=dict(loss_adv=0.0)))
+        lifter=dict(type='FlatDepthLifter'), discriminator=None, gan_loss=None))
     x = model.normalize(fake_batch()['inputs']['keypoints_2d'])
     out = model.cycle(x)
-    assert out['loss_3d'].mean() > 1e-2
+    assert mean_joint_distance(out['pose_3d_second'], out['pose_3d_rotated']).mean() > 1e-2
 
 
 def test_predict_returns_pose_data_samples():
@@ -152,43 +171,70 @@ def test_wrong_joint_count_is_rejected():
         model(dict(keypoints_2d=torch.zeros(2, 16, 2)), mode='tensor')
 
 
-def test_adv_weight_without_discriminator_is_an_error():
-    with pytest.raises(ValueError, match='needs a discriminator'):
-        MODELS.build(small_model_cfg(discriminator=None))
-    with pytest.raises(KeyError, match='Unknown loss weight'):
-        MODELS.build(small_model_cfg(loss_weights=dict(loss_foo=1.0)))
+def test_gan_loss_without_discriminator_is_self_consistency_only():
+    # Replaces the old 'loss_adv > 0 needs a discriminator' error: a part left out of the
+    # config is not computed, so the adversarial term (and the discriminator step) just vanish.
+    model = MODELS.build(small_model_cfg(discriminator=None))
+    assert model.discriminator is None and model.gan_loss is not None
+    losses, disc_batches = model.generator_losses(fake_batch()['inputs'])
+    assert set(losses) == {'loss_2d', 'loss_3d'} and disc_batches == {}
+    # Likewise a discriminator without its gan_loss is neither used nor trained.
+    model = MODELS.build(small_model_cfg(gan_loss=None))
+    losses, disc_batches = model.generator_losses(fake_batch()['inputs'])
+    assert set(losses) == {'loss_2d', 'loss_3d'} and disc_batches == {}
+
+
+def test_unknown_loss_and_old_arguments_are_errors():
+    with pytest.raises(KeyError, match='LossFoo is not in the'):
+        MODELS.build(small_model_cfg(cycle_losses=[dict(type='LossFoo')]))
+    # Each argument of the pre-component API names its replacement.
+    replaced = dict(loss_weights=(dict(loss_foo=1.0), 'cycle_losses / gan_loss / sup_loss'),
+                    rotation=(dict(max_azimuth_deg=90.0), 'camera_sampler'),
+                    use_scores=(True, "the lifter's in_channels=3"),
+                    train_cfg=(dict(flip_prob=0.5), 'flip / keypoint_noise'),
+                    up_idx=(8, r'ElevationRegressionLoss\(up_idx=...\)'))
+    for key, (value, replacement) in replaced.items():
+        with pytest.raises(TypeError, match=f'"{key}" was replaced by {replacement}'):
+            MODELS.build(small_model_cfg(**{key: value}))
+    with pytest.raises(TypeError, match=r'"loss_foo" was replaced by nothing \(unknown'):
+        MODELS.build(small_model_cfg(loss_foo=1.0))
 
 
 def test_supervised_loss_only_on_labelled_rows():
     model = MODELS.build(small_model_cfg(
-        discriminator=None, loss_weights=dict(loss_2d=0.0, loss_3d=0.0, loss_adv=0.0,
-                                              loss_sup=1.0)))
+        discriminator=None, cycle_losses=[], gan_loss=None,
+        sup_loss=dict(type='ScaleAlignedMPJPELoss', loss_weight=1.0)))
     inputs = fake_batch(8)['inputs']
     inputs['keypoints_3d'] = torch.randn(8, 17, 3)
     inputs['has_3d'] = torch.zeros(8, dtype=torch.bool)
-    losses, _, _ = model.generator_losses(inputs)
+    losses, disc_batches = model.generator_losses(inputs)
     assert losses['loss_sup'].item() == 0.0
+    assert set(losses) == {'loss_sup'} and disc_batches == {}  # no cycle, no discriminator
     inputs['has_3d'][:3] = True
-    losses, _, _ = model.generator_losses(inputs)
+    losses, _ = model.generator_losses(inputs)
     assert losses['loss_sup'].item() > 0
     losses['loss_sup'].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
 
 
 def test_train_step_with_plain_optim_wrapper_without_discriminator():
-    model = MODELS.build(small_model_cfg(discriminator=None, loss_weights=dict(loss_adv=0.0)))
+    model = MODELS.build(small_model_cfg(discriminator=None, gan_loss=None))
     wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
     log = model.train_step(fake_batch(), wrapper)
     assert 'loss_adv' not in log and 'loss_disc' not in log
     model_d = MODELS.build(small_model_cfg())
+    before = {k: v.clone() for k, v in model_d.state_dict().items()}
     with pytest.raises(KeyError, match='OptimWrapperDict'):
         model_d.train_step(fake_batch(), OptimWrapper(torch.optim.Adam(model_d.parameters())))
+    # refused before any update: no half-done step
+    assert all(torch.equal(v, before[k]) for k, v in model_d.state_dict().items())
 
 
 def test_r1_penalty_trains_discriminator_only():
-    model = MODELS.build(small_model_cfg(train_cfg=dict(disc_r1_weight=0.5)))
-    _, fake, real = model.generator_losses(fake_batch()['inputs'])
-    losses = model.discriminator_losses(real.detach(), fake)
+    model = MODELS.build(small_model_cfg(
+        disc_auxiliary_losses=[dict(type='R1GradientPenalty', loss_weight=0.5)]))
+    real, fake = model.generator_losses(fake_batch()['inputs'])[1]['discriminator']
+    losses = model.discriminator_losses('discriminator', real.detach(), fake)
     assert set(losses) == {'loss_disc', 'loss_disc_r1'}
     assert losses['loss_disc_r1'] > 0 and torch.isfinite(losses['loss_disc_r1'])
     losses['loss_disc_r1'].backward()
@@ -198,14 +244,16 @@ def test_r1_penalty_trains_discriminator_only():
     # The penalty is |grad_x D|^2 / 2 * weight, checked against autograd for one sample.
     x = real[:1].detach().requires_grad_(True)
     g, = torch.autograd.grad(model.discriminator(x).sum(), x)
-    one = model.discriminator_losses(real[:1].detach(), fake[:1])['loss_disc_r1']
+    one = model.discriminator_losses('discriminator', real[:1].detach(),
+                                     fake[:1])['loss_disc_r1']
     assert one.item() == pytest.approx(0.25 * g.pow(2).sum().item(), rel=1e-4)
 
 
 def _temporal_model():
     return MODELS.build(small_model_cfg(
         temporal_discriminator=dict(type='PoseDiscriminator2D', width=32, num_blocks=1,
-                                    num_frames=2)))
+                                    num_frames=2),
+        temporal_gan_loss=dict(type='GANLoss', loss_name='loss_temporal')))
 
 
 def _temporal_batch(batch=16):
@@ -231,11 +279,13 @@ def test_temporal_discriminator_step_updates_only_it_and_needs_pairs():
     assert any(not torch.equal(before[k], v)
                for k, v in model.temporal_discriminator.state_dict().items())
     # The generator's temporal term reaches the lifter and leaves the temporal D untouched.
-    losses, _, _ = model.generator_losses(_temporal_batch()['inputs'])
+    losses, disc_batches = model.generator_losses(_temporal_batch()['inputs'])
     losses['loss_temporal'].backward()
     assert all(p.grad is None for p in model.temporal_discriminator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lifter.parameters())
-    real, fake = model._temporal_pairs
+    assert set(disc_batches) == {'discriminator', 'temporal_discriminator'}
+    real, fake = disc_batches['temporal_discriminator']
     assert real.shape == fake.shape == (13, 2, 17, 2)  # rows without a successor are dropped
+    assert not real.requires_grad and not fake.requires_grad
     with pytest.raises(KeyError, match='with_next=True'):
         model.generator_losses(fake_batch()['inputs'])

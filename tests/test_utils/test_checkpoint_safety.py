@@ -20,7 +20,7 @@ import mmunsup3d  # noqa: F401  (registers the safe MMEngine checkpoint loaders)
 from helpers import REPO, load_tool, tiny_cfg
 from mmpose.registry import MODELS
 from mmunsup3d.apis import init_lifter
-from mmunsup3d.apis.zoo import sha256sum
+from mmunsup3d.utils.zoo import sha256sum
 from mmunsup3d.utils.checkpoint import (CheckpointMismatchError, UnsafeCheckpointError,
                                         load_state_dict_strict, safe_torch_load)
 

@@ -16,7 +16,7 @@ from typing import Dict
 
 import torch
 
-from mmunsup3d.apis.zoo import sha256sum
+from mmunsup3d.utils.zoo import sha256sum
 from mmunsup3d.utils.checkpoint import safe_torch_load
 
 

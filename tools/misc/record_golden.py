@@ -97,7 +97,7 @@ def record_config(path: str, data_root: str) -> Dict[str, Any]:
 def record_zoo() -> Dict[str, Any]:
     """sha256 (and a few values) of ``predict_3d`` of each zoo checkpoint on fixed poses."""
     from mmunsup3d.apis import init_lifter
-    from mmunsup3d.apis.zoo import list_models, resolve_model
+    from mmunsup3d.utils.zoo import list_models, resolve_model
     from mmunsup3d.datasets import MocapProjectionDataset
     test = MocapProjectionDataset(split='test').arrays
     idx = np.linspace(0, len(test['keypoints_2d']) - 1, 64).astype(int)

@@ -14,12 +14,21 @@ model = dict(
     # RMS scale normalisation instead of the paper's head-root distance: identical scale for
     # upright people, but stable when the trunk points at the camera (see normalize_2d).
     scale_mode='rms',
-    rotation=dict(max_azimuth_deg=140.0, max_elevation_deg=20.0, max_roll_deg=None),
-    loss_weights=dict(loss_2d=1.0, loss_3d=1.0, loss_adv=1.0),
-    # Horizontal flips of the 2D input (with left/right swapped) are valid 2D poses.
+    # The paper's virtual cameras: azimuth ±140°, elevation ±20°, roll ±10° (half of it).
+    camera_sampler=dict(type='RandomOrbitCameraSampler', max_azimuth_deg=140.0,
+                        max_elevation_deg=20.0, max_roll_deg=None),
+    # 2D reprojection and 3D rotation consistency of the lift-rotate-project-lift cycle.
+    cycle_losses=[
+        dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
+        dict(type='RotationConsistencyLoss', loss_weight=1.0),
+    ],
+    # The 2D discriminator's objective (generator term: loss_adv).
+    gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0),
     # R1 gradient penalty on real poses: without it the GAN did not find the 3D basin on the
     # embedded mocap (N-MPJPE worse than flat depth); see configs/unsup3d/README.md.
-    train_cfg=dict(flip_prob=0.5, disc_r1_weight=0.01),
+    disc_auxiliary_losses=[dict(type='R1GradientPenalty', loss_weight=0.01)],
+    # Horizontal flips of the 2D input (with left/right swapped) are valid 2D poses.
+    flip=dict(type='RandomFlip2D', flip_prob=0.5),
     # Unsupervised predictions have no metric scale: for plain MPJPE they are rescaled so that
     # the pelvis-to-head-top distance is 0.72 m, an adult-size prior (N-/P-MPJPE ignore it).
     test_cfg=dict(output_head_root=0.72),

@@ -18,7 +18,8 @@ class Unsup3DOptimWrapperConstructor:
             lifter=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4)),
             discriminator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4)))
 
-    Each key names an attribute of the model (``model.lifter``...). An entry may list
+    Each key names an attribute of the model (``model.lifter``...); an entry whose modules the
+    config set to ``None`` (``model.discriminator=None``) is skipped. An entry may list
     ``modules=['lifter', 'elevation_net']`` to put several attributes under one optimizer; the
     key is then only the name used by ``train_step`` and ``param_scheduler``. Each entry may
     carry ``paramwise_cfg`` as in :class:`DefaultOptimWrapperConstructor`.
@@ -37,7 +38,12 @@ class Unsup3DOptimWrapperConstructor:
         self.optim_wrapper_cfg = optim_wrapper_cfg
 
     @staticmethod
-    def _group(model: nn.Module, names: list) -> nn.Module:
+    def _group(model: nn.Module, names: list) -> Optional[nn.Module]:
+        """The sub-module(s) ``names``; ``None`` when the config removed all of them
+        (e.g. ``model.discriminator=None``: its optimizer is simply not built)."""
+        if all(hasattr(model, n) and getattr(model, n) is None for n in names):
+            return None
+        names = [n for n in names if getattr(model, n, None) is not None or not hasattr(model, n)]
         missing = [n for n in names if getattr(model, n, None) is None]
         if missing:
             raise AttributeError(f'{type(model).__name__} has no sub-module(s) {missing} for '
@@ -57,5 +63,6 @@ class Unsup3DOptimWrapperConstructor:
             names = [names] if isinstance(names, str) else list(names)
             paramwise = cfg.pop('paramwise_cfg', None)
             module = self._group(model, names)
-            wrappers[key] = DefaultOptimWrapperConstructor(cfg, paramwise)(module)
+            if module is not None:
+                wrappers[key] = DefaultOptimWrapperConstructor(cfg, paramwise)(module)
         return OptimWrapperDict(**wrappers)

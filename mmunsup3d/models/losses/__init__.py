@@ -1,5 +1,6 @@
 """Loss components of the unsupervised lifter, each a registered ``nn.Module`` with
 ``loss_weight`` and ``loss_name`` (the key it is logged under)."""
+from .base_loss import WeightedLoss
 from .consistency_loss import (ReprojectionConsistencyLoss, RotationConsistencyLoss,
                                mean_joint_distance)
 from .gan_loss import GANLoss
@@ -8,7 +9,7 @@ from .regularization_loss import (AdapterResidualLoss, BoneSymmetryLoss, Elevati
 from .supervised_loss import ScaleAlignedMPJPELoss, scale_aligned_error
 
 __all__ = [
-    'ReprojectionConsistencyLoss', 'RotationConsistencyLoss', 'GANLoss', 'R1GradientPenalty',
+    'WeightedLoss',     'ReprojectionConsistencyLoss', 'RotationConsistencyLoss', 'GANLoss', 'R1GradientPenalty',
     'BoneSymmetryLoss', 'ElevationRegressionLoss', 'AdapterResidualLoss',
     'ScaleAlignedMPJPELoss', 'mean_joint_distance', 'bone_asymmetry', 'torso_elevation',
     'scale_aligned_error'

@@ -1,7 +1,8 @@
 """Self-consistency losses of the lift -> rotate -> project -> lift -> rotate-back cycle."""
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.registry import MODELS
+from .base_loss import WeightedLoss
 
 __all__ = ['ReprojectionConsistencyLoss', 'RotationConsistencyLoss', 'mean_joint_distance']
 
@@ -20,7 +21,7 @@ def mean_joint_distance(pred: Tensor, target: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class ReprojectionConsistencyLoss(nn.Module):
+class ReprojectionConsistencyLoss(WeightedLoss):
     """2D consistency: the second lift, rotated back and projected, reproduces the input.
 
     Args:
@@ -29,14 +30,7 @@ class ReprojectionConsistencyLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_2d') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, cycle: dict) -> Tensor:
         """Weighted batch mean of :func:`mean_joint_distance`.
@@ -53,7 +47,7 @@ class ReprojectionConsistencyLoss(nn.Module):
 
 
 @MODELS.register_module()
-class RotationConsistencyLoss(nn.Module):
+class RotationConsistencyLoss(WeightedLoss):
     """3D consistency: the lift of the synthetic view equals the rotated first lift.
 
     Args:
@@ -62,14 +56,7 @@ class RotationConsistencyLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_3d') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, cycle: dict) -> Tensor:
         """Weighted batch mean of :func:`mean_joint_distance` in the virtual camera's frame.

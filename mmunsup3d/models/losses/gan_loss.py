@@ -1,15 +1,16 @@
 """Adversarial objectives for the generator (lifter, adapter) and the discriminators."""
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.registry import MODELS
+from .base_loss import WeightedLoss
 
 __all__ = ['GANLoss']
 
 
 @MODELS.register_module()
-class GANLoss(nn.Module):
+class GANLoss(WeightedLoss):
     """GAN objective on discriminator logits.
 
     ``vanilla``: binary cross-entropy on logits; ``lsgan``: least squares towards 1 (real) and
@@ -31,17 +32,11 @@ class GANLoss(nn.Module):
 
     def __init__(self, gan_type: str = 'vanilla', loss_weight: float = 1.0,
                  loss_name: str = 'loss_adv') -> None:
-        super().__init__()
+        super().__init__(loss_weight, loss_name)
         if gan_type not in self.GAN_TYPES:
             raise ValueError(f'gan_type must be one of {self.GAN_TYPES}, got {gan_type!r}')
         self.gan_type = gan_type
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
 
-    @property
-    def loss_name(self) -> str:
-        """The log key of the generator term."""
-        return self._loss_name
 
     def _loss(self, logits: Tensor, target_is_real: bool, for_discriminator: bool) -> Tensor:
         if self.gan_type == 'vanilla':

@@ -3,17 +3,18 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.registry import MODELS
 from ...structures.skeleton import H36M_SYMMETRIC_BONES
+from .base_loss import WeightedLoss
 
 __all__ = ['R1GradientPenalty', 'BoneSymmetryLoss', 'ElevationRegressionLoss',
            'AdapterResidualLoss', 'bone_asymmetry', 'torso_elevation']
 
 
 @MODELS.register_module()
-class R1GradientPenalty(nn.Module):
+class R1GradientPenalty(WeightedLoss):
     """R1 penalty on real samples: ``loss_weight / 2 * |d D(x) / d x|^2`` (Mescheder 2018).
 
     A discriminator auxiliary loss: it keeps the discriminator from over-fitting a small set of
@@ -28,14 +29,7 @@ class R1GradientPenalty(nn.Module):
     requires_real_grad = True
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'r1') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """Suffix of the log key."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, real: Tensor, real_logits: Tensor) -> Tensor:
         """Penalty on ``(B, ...)`` real inputs given their ``(B,)`` logits (graph kept).
@@ -90,7 +84,7 @@ def torso_elevation(pose: Tensor, root_idx: int = 0, up_idx: int = 8) -> Tensor:
 
 
 @MODELS.register_module()
-class BoneSymmetryLoss(nn.Module):
+class BoneSymmetryLoss(WeightedLoss):
     """Left/right bone-length symmetry of the first lift (:func:`bone_asymmetry`).
 
     Args:
@@ -99,14 +93,7 @@ class BoneSymmetryLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_symmetry') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, cycle: dict) -> Tensor:
         """``cycle['pose_3d']`` ``(B, J, 3)`` -> weighted batch mean asymmetry."""
@@ -114,7 +101,7 @@ class BoneSymmetryLoss(nn.Module):
 
 
 @MODELS.register_module()
-class ElevationRegressionLoss(nn.Module):
+class ElevationRegressionLoss(WeightedLoss):
     """Trains the elevation predictor on the elevation implied by the first lift's torso.
 
     Smooth-L1 between the predicted elevation and :func:`torso_elevation` of the detached first
@@ -130,17 +117,10 @@ class ElevationRegressionLoss(nn.Module):
 
     def __init__(self, loss_weight: float = 1.0, beta: float = 0.1, root_idx: int = 0,
                  up_idx: int = 8, loss_name: str = 'loss_elevation') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
+        super().__init__(loss_weight, loss_name)
         self.beta = beta
         self.root_idx = root_idx
         self.up_idx = up_idx
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
 
     def forward(self, cycle: dict) -> Tensor:
         """``elevation_pred`` ``(B,)`` vs. the torso elevation of ``pose_3d`` ``(B, J, 3)``."""
@@ -151,7 +131,7 @@ class ElevationRegressionLoss(nn.Module):
 
 
 @MODELS.register_module()
-class AdapterResidualLoss(nn.Module):
+class AdapterResidualLoss(WeightedLoss):
     """Squared norm of the 2D domain adapter's learned residual (keeps the fixed joint map).
 
     The model passes the residual in units of the person's size (normalised poses are about
@@ -163,14 +143,7 @@ class AdapterResidualLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_adapter_reg') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, residual: Tensor) -> Tensor:
         """``(B, J, 2)`` residual -> weighted mean over joints and samples of ``|r|^2``."""

@@ -2,9 +2,10 @@
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.registry import MODELS
+from .base_loss import WeightedLoss
 
 __all__ = ['ScaleAlignedMPJPELoss', 'scale_aligned_error']
 
@@ -24,7 +25,7 @@ def scale_aligned_error(pred: Tensor, target: Tensor, eps: float = 1e-8) -> Tens
 
 
 @MODELS.register_module()
-class ScaleAlignedMPJPELoss(nn.Module):
+class ScaleAlignedMPJPELoss(WeightedLoss):
     """N-MPJPE between lifted and ground-truth 3D, over the samples that carry 3D.
 
     An unsupervised lifter has no metric scale, so the prediction is optimally scaled first.
@@ -35,14 +36,7 @@ class ScaleAlignedMPJPELoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, loss_name: str = 'loss_sup') -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        """The log key of this loss."""
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
 
     def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         """Mean of :func:`scale_aligned_error` over labelled samples.
