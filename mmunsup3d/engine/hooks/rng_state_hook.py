@@ -50,7 +50,7 @@ from torch.utils.data import Dataset
 
 from mmpose.registry import HOOKS
 
-__all__ = ['RNGStateHook', 'capture_rng_state', 'restore_rng_state', 'rng_states_equal']
+__all__ = ['RNGStateHook', 'capture_rng_state', 'restore_rng_state']
 
 STATE_KEY = 'rng_state'
 _VERSION = 1
@@ -234,20 +234,6 @@ def _as_python_random_state(state: Any) -> tuple:
     """``random.setstate`` wants tuples; keep it working if a loader returned lists."""
     version, internal, gauss = state
     return version, tuple(int(v) for v in internal), gauss
-
-
-def rng_states_equal(a: Any, b: Any) -> bool:
-    """Deep equality of captured states (tensors compared on CPU, element by element)."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and \
-            a.dtype == b.dtype and torch.equal(a.cpu(), b.cpu())
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(rng_states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(rng_states_equal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
 
 
 @HOOKS.register_module()
