@@ -48,3 +48,20 @@ def tiny_cfg(work_dir: str, max_epochs: int = 2, clips=('walk', 'run'),
     cfg.default_hooks.checkpoint.max_keep_ckpts = 5
     cfg.default_hooks.logger.interval = 1
     return cfg
+
+
+def standing_pose(knee_forward: float = 0.1) -> 'torch.Tensor':
+    """``(17, 3)`` H36M-17 pose in camera coordinates (x right, y down, z forward) of a person
+    facing the camera (left hip at +x), knees bent ``knee_forward`` m towards the camera."""
+    import torch
+    from mmunsup3d.structures import H36M_KEYPOINT_NAMES
+    p = {
+        'pelvis': (0.0, 0.0, 0.0), 'right_hip': (-0.1, 0.0, 0.0),
+        'right_knee': (-0.1, 0.4, -knee_forward), 'right_ankle': (-0.1, 0.8, 0.0),
+        'left_hip': (0.1, 0.0, 0.0), 'left_knee': (0.1, 0.4, -knee_forward),
+        'left_ankle': (0.1, 0.8, 0.0), 'spine': (0.0, -0.25, 0.0), 'thorax': (0.0, -0.5, 0.0),
+        'neck_nose': (0.0, -0.6, -0.05), 'head_top': (0.0, -0.75, 0.0),
+        'left_shoulder': (0.2, -0.5, 0.0), 'left_elbow': (0.25, -0.25, 0.0),
+        'left_wrist': (0.25, 0.0, 0.0), 'right_shoulder': (-0.2, -0.5, 0.0),
+        'right_elbow': (-0.25, -0.25, 0.0), 'right_wrist': (-0.25, 0.0, 0.0)}
+    return torch.tensor([p[n] for n in H36M_KEYPOINT_NAMES], dtype=torch.float64)

@@ -16,6 +16,7 @@ model = dict(
     cycle_losses=[
         dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
         dict(type='RotationConsistencyLoss', loss_weight=1.0),
+        dict(type='ChiralityLoss', loss_weight=1.0),
         dict(type='ElevationRegressionLoss', loss_weight=1.0, beta=0.1),
     ],
 )

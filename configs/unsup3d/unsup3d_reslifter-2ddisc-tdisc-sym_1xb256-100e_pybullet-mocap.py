@@ -9,5 +9,6 @@ _base_ = ['./unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py']
 model = dict(cycle_losses=[
     dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
     dict(type='RotationConsistencyLoss', loss_weight=1.0),
+    dict(type='ChiralityLoss', loss_weight=1.0),
     dict(type='BoneSymmetryLoss', loss_weight=1.0),
 ])

@@ -9,9 +9,15 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${OMP_NUM_THREADS:-
 for s in $seeds; do
   wd=work_dirs/ablation/${name}_seed$s
   mkdir -p "$wd"
+  # Per-seed numbers depend on the CPU and the thread count: record both with the commit.
+  { echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
+    echo "threads: $OMP_NUM_THREADS"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
+    echo "config: $cfg"; echo "seed: $s"; echo "options: $*"; } > "$wd/run_info.txt"
+  start=$(date +%s)
   $py tools/train.py "$cfg" --work-dir "$wd" --cfg-options randomness.seed=$s "$@" > "$wd/train.log" 2>&1
   ckpt=$(ls -t "$wd"/epoch_*.pth | head -1)
   extra=(); [ $# -gt 0 ] && extra=(--cfg-options "$@")
   $py tools/test.py "$cfg" "$ckpt" --work-dir "$wd" --out "$wd/metrics.json" "${extra[@]}" > "$wd/test.log" 2>&1
+  echo "wall_s: $(( $(date +%s) - start ))" >> "$wd/run_info.txt"
   echo "$name seed $s: $(grep -E '^ALL' "$wd/test.log")"
 done

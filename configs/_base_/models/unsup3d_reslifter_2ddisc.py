@@ -17,10 +17,13 @@ model = dict(
     # The paper's virtual cameras: azimuth ±140°, elevation ±20°, roll ±10° (half of it).
     camera_sampler=dict(type='RandomOrbitCameraSampler', max_azimuth_deg=140.0,
                         max_elevation_deg=20.0, max_roll_deg=None),
-    # 2D reprojection and 3D rotation consistency of the lift-rotate-project-lift cycle.
+    # 2D reprojection and 3D rotation consistency of the lift-rotate-project-lift cycle, and
+    # the chirality prior (knees bend forwards): under weak perspective and symmetric cameras
+    # the depth mirror is an exact symmetry of every 2D loss, and this term breaks it.
     cycle_losses=[
         dict(type='ReprojectionConsistencyLoss', loss_weight=1.0),
         dict(type='RotationConsistencyLoss', loss_weight=1.0),
+        dict(type='ChiralityLoss', loss_weight=1.0),
     ],
     # The 2D discriminator's objective (generator term: loss_adv).
     gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0),
