@@ -1,7 +1,8 @@
-"""Formatting MMPose ``MPJPE`` results (metres) as millimetre tables."""
+"""Formatting evaluation results: MMPose ``MPJPE`` (metres) as millimetre tables, and the
+label-free ``ChiralityRate`` as one line."""
 from typing import Dict, List
 
-__all__ = ['format_mpjpe_results']
+__all__ = ['format_mpjpe_results', 'format_chirality_rate']
 
 _MODES = ('N-MPJPE', 'P-MPJPE', 'MPJPE')
 
@@ -33,3 +34,19 @@ def format_mpjpe_results(metrics: Dict[str, float], unit_scale: float = 1000.0) 
     lines.append(f"{'ALL':<16}" + ''.join(f'{metrics[m] * unit_scale:>16.1f}' for m in modes))
     return '\n'.join(lines)
 
+
+
+def format_chirality_rate(metrics: Dict[str, float]) -> str:
+    """Render the ``ChiralityRate`` result as one line, in percent.
+
+    Args:
+        metrics: evaluator results; ``chirality_rate`` is a fraction in ``[0, 1]``.
+
+    Returns:
+        ``'chirality rate (mirror-handed poses, label-free): 3.1 %'``, or ``''`` when
+        ``metrics`` has no ``chirality_rate`` (configs without the metric print nothing).
+    """
+    if 'chirality_rate' not in metrics:
+        return ''
+    return f'chirality rate (mirror-handed poses, label-free): ' \
+           f'{100.0 * float(metrics["chirality_rate"]):.1f} %'

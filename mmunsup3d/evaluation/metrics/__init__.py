@@ -1,0 +1,4 @@
+"""Metrics registered in MMPose's ``METRICS`` registry."""
+from .chirality_metric import ChiralityRate
+
+__all__ = ['ChiralityRate']
