@@ -32,7 +32,9 @@ input are refused:
 * ``keypoints_3d.json``: ``{"frames": [{"frame_id", "instances": [{"keypoints_3d" (17 x 3,
   metres, root-relative camera frame: x right, y down, z forward), "keypoints_2d" (17 x 2,
   Human3.6M order, after the fallbacks), "keypoint_names", "low_confidence"} | null]}], ...}``
-  in the input's frame and instance order;
+  in the input's frame and instance order, and ``"chirality_rate"``: the fraction of lifted
+  poses that are mirror-handed (:func:`mmunsup3d.apis.chirality_rate`; ``null`` when nothing
+  was lifted), also printed;
 * ``frame_000000.png``...: the 2D skeletons (left) beside the lifted 3D skeletons (right).
 """
 import argparse
@@ -380,7 +382,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     batch = np.concatenate(rows) if rows else np.zeros((0, 17, 2))
     batch_sc = np.concatenate(sc_rows) if sc_rows else np.zeros((0, 17))
 
-    from mmunsup3d.apis import init_lifter, lift_keypoints
+    from mmunsup3d.apis import chirality_rate, init_lifter, lift_keypoints
     model = init_lifter(args.config, args.checkpoint, device=args.device)
     lifted = lift_keypoints(model, batch.astype(np.float32),
                             np.clip(batch_sc, 0.0, 1.0).astype(np.float32)) if len(batch) \
@@ -391,6 +393,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         checkpoint=args.checkpoint, score_thr=args.score_thr,
         keypoint_names=list(H36M_KEYPOINT_NAMES),
         coordinates='root-relative camera frame, metres: x right, y down, z forward',
+        # Label-free depth-mirror check: a lifter stuck in the mirrored solution scores near 1.
+        # null when every instance was skipped (the rate of no poses is undefined).
+        chirality_rate=chirality_rate(lifted) if len(lifted) else None,
         frames=[])
     cursor = 0
     per_frame: List[List[Optional[Dict[str, Any]]]] = []
@@ -435,6 +440,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     n_skip = sum(r is None for f in doc['frames'] for r in f['instances'])
     print(f'Lifted {n_inst - n_skip} instance(s) in {len(doc["frames"])} frame(s) '
           f'({n_skip} skipped) -> {osp.abspath(args.out)}')
+    if doc['chirality_rate'] is not None:
+        from mmunsup3d.evaluation import format_chirality_rate
+        print(f'{format_chirality_rate(doc)} of {n_inst - n_skip} lifted poses')
     return 0
 
 

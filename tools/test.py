@@ -41,7 +41,7 @@ def main() -> None:
     args = parse_args()
     import mmunsup3d  # noqa: F401
     from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
-    from mmunsup3d.evaluation import format_mpjpe_results
+    from mmunsup3d.evaluation import format_chirality_rate, format_mpjpe_results
     from mmunsup3d.utils.checkpoint import (checkpoint_state_dict, inference_prefixes,
                                             load_state_dict_strict, safe_torch_load)
     cfg = Config.fromfile(args.config)
@@ -72,6 +72,9 @@ def main() -> None:
     metrics = runner.test()
     if get_rank() == 0:
         print(format_mpjpe_results(metrics), flush=True)
+        chirality = format_chirality_rate(metrics)  # '' for configs without ChiralityRate
+        if chirality:
+            print(chirality, flush=True)
         if args.out:
             with open(args.out, 'w', encoding='utf-8') as f:
                 json.dump(metrics, f, indent=2, default=float)  # metrics are NumPy floats

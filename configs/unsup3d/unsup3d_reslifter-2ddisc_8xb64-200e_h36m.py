@@ -84,10 +84,12 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # MMPose's own metric, unchanged: values in metres (tools/test.py prints millimetres), plus one
-# entry per action category parsed from the image names (e.g. `N-MPJPE_Walking`).
+# entry per action category parsed from the image names (e.g. `N-MPJPE_Walking`), and the
+# label-free ChiralityRate (fraction of mirror-handed predicted poses, from predictions only).
 val_evaluator = [
     dict(type='MPJPE', mode='n-mpjpe'),
     dict(type='MPJPE', mode='p-mpjpe'),
     dict(type='MPJPE', mode='mpjpe'),
+    dict(type='ChiralityRate'),
 ]
 test_evaluator = val_evaluator

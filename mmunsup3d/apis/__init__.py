@@ -3,9 +3,10 @@
 The zoo (HTTP downloads) is imported on first use, so ``import mmunsup3d`` for training does
 not load it.
 """
-from .inference import init_lifter, lift_keypoints
+from .inference import chirality_rate, init_lifter, lift_keypoints
 
-__all__ = ['init_lifter', 'lift_keypoints', 'download_checkpoint', 'resolve_model', 'DownloadError']
+__all__ = ['init_lifter', 'lift_keypoints', 'chirality_rate', 'download_checkpoint',
+           'resolve_model', 'DownloadError']
 _ZOO_NAMES = ('download_checkpoint', 'resolve_model', 'DownloadError')
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from ..structures.chirality import leg_handedness
 from ..utils.checkpoint import load_checkpoint_strict
 
-__all__ = ['init_lifter', 'lift_keypoints', 'MAX_ABS_COORD']
+__all__ = ['init_lifter', 'lift_keypoints', 'chirality_rate', 'MAX_ABS_COORD']
 
 
 #: Parts of an ``Unsup3DLifter`` that only training uses: inference builds the lifter alone
@@ -214,3 +215,36 @@ def lift_keypoints(model: torch.nn.Module,
                            f'{len(result)} pose(s) (first: sample {i}); the checkpoint may '
                            'hold non-finite weights')
     return result
+
+
+def chirality_rate(poses_3d: np.ndarray) -> float:
+    """Fraction of 3D poses that are mirror-handed (label-free depth-mirror diagnostic).
+
+    A lifter that landed in the depth-mirrored solution bends almost every knee backwards: its
+    rate is close to 1, while real motion capture scores a few percent (see
+    :func:`~mmunsup3d.structures.chirality.leg_handedness`; straight legs count as correct).
+
+    Args:
+        poses_3d: ``(N, 17, 3)`` Human3.6M-17 poses in a right-handed frame, e.g. the output of
+            :func:`lift_keypoints` (any units, root-relative or not; NumPy array, nested list
+            or tensor).
+
+    Returns:
+        The fraction in ``[0, 1]`` of poses with negative handedness.
+
+    Raises:
+        ValueError: not real numbers, a shape other than ``(N, 17, 3)``, no pose (``N = 0``),
+            or NaN/inf (the message names how many poses and the first).
+    """
+    poses = _as_numeric_array(poses_3d, 'poses_3d').astype(np.float64)
+    if poses.ndim != 3 or poses.shape[1:] != (17, 3):
+        raise ValueError(f'poses_3d must have shape (N, 17, 3) (Human3.6M joint order), got '
+                         f'{poses.shape}')
+    if len(poses) == 0:
+        raise ValueError('poses_3d holds no pose (N = 0); the chirality rate of no poses is '
+                         'undefined')
+    bad = ~np.isfinite(poses).all(axis=(1, 2))
+    if bad.any():
+        raise ValueError(f'poses_3d contains NaN or inf in {int(bad.sum())} of {len(poses)} '
+                         f'pose(s) (first: pose {int(np.flatnonzero(bad)[0])})')
+    return float((leg_handedness(torch.from_numpy(poses)) < 0).double().mean())

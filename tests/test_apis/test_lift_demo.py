@@ -164,6 +164,23 @@ def test_demo_round_trip(demo_run):
     assert not [p for p in os.listdir(work) if p.startswith('.lift_demo')]
 
 
+
+def test_demo_reports_chirality_rate(demo_run):
+    import re
+    from mmunsup3d.apis import chirality_rate
+    _, out, _, proc = demo_run
+    doc = json.loads((out / 'keypoints_3d.json').read_text())
+    lifted = [inst['keypoints_3d'] for f in doc['frames'] for inst in f['instances']
+              if inst is not None]
+    assert len(lifted) == 3  # 3 frames, the second person of frame 2 skipped
+    assert doc['chirality_rate'] == pytest.approx(chirality_rate(np.asarray(lifted)))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('chirality rate')]
+    assert len(lines) == 1
+    match = re.fullmatch(r'chirality rate \(mirror-handed poses, label-free\): '
+                         r'(\d+\.\d) % of 3 lifted poses', lines[0])
+    assert match, lines[0]
+    assert float(match.group(1)) == pytest.approx(100 * doc['chirality_rate'], abs=0.05)
+
 def _write(path, obj):
     if str(path).endswith('.npz'):
         np.savez(path, **obj)

@@ -1,5 +1,6 @@
 """Human3.6M in MMPose's format: the fixture, equality with MMPose's ``Human36mDataset``,
 training/test arrays, errors, and a short end-to-end run of ``configs/unsup3d_h36m.py``."""
+import math
 import os
 import os.path as osp
 import pickle
@@ -346,7 +347,11 @@ def test_unsup3d_h36m_config_trains_and_tests(h36m_root, train_set, tmp_path):
     # The documented smoke override, on a few iterations.
     cfg.merge_from_dict({'train_cfg.max_epochs': 1, 'train_dataloader.dataset.subset_frac': 0.03})
     runner = Runner.from_cfg(cfg)
+    # The chirality prior is on in the Human3.6M configs too, and trained with the rest.
+    assert 'ChiralityLoss' in [type(loss).__name__ for loss in runner.model.cycle_losses]
     runner.train()
+    chirality = runner.message_hub.get_scalar('train/loss_chirality').data[0]  # (values, counts)
+    assert len(chirality) == runner.iter and all(math.isfinite(v) and v >= 0 for v in chirality)
     num_train = len(runner.train_dataloader.dataset)
     assert 0 < num_train < 0.05 * len(train_set)
     assert runner.iter == -(-num_train // 64)  # one epoch of a few iterations
@@ -355,3 +360,4 @@ def test_unsup3d_h36m_config_trains_and_tests(h36m_root, train_set, tmp_path):
         assert 0 < metrics[mode] < 2.0  # metres
         assert {k[len(mode) + 1:] for k in metrics if k.startswith(mode + '_')} == ACTIONS
     assert metrics['P-MPJPE'] <= metrics['N-MPJPE'] + 1e-6
+    assert 0.0 <= metrics['chirality_rate'] <= 1.0  # the label-free mirror diagnostic
