@@ -2,8 +2,9 @@
 
 Usage::
 
-    python demo/lift_demo.py INPUT --out DIR [--config CFG --checkpoint CKPT] [--device cpu]
-        [--score-thr 0.3] [--max-frames N] [--overwrite]
+    python demo/lift_demo.py INPUT --out DIR [--config CFG] [--checkpoint CKPT | ZOO_NAME]
+        [--gt GT_FILE] [--image IMAGE | FOLDER] [--video gif|mp4] [--fps 10] [--dpi 100]
+        [--device cpu] [--score-thr 0.3] [--max-frames N] [--overwrite]
 
 ``INPUT`` is one of
 
@@ -17,28 +18,55 @@ Usage::
   object ``{"keypoints": [...], "scores": [...]}``, already in Human3.6M-17 pixel order. Each
   row is one frame holding one instance.
 
+``--checkpoint`` is a file, an ``http(s)://`` / ``file://`` URL or a model-zoo name
+(``python tools/misc/list_models.py`` or :func:`mmunsup3d.utils.zoo.list_models`), resolved
+as :func:`mmunsup3d.apis.init_lifter` does: downloaded into the checkpoint cache and verified
+against its sha256. With a zoo name and no ``--config`` the entry's own config is used.
+
 Joints scoring below ``--score-thr`` are replaced by the fallbacks of
 :func:`mmunsup3d.apis.keypoint_convert.fill_low_confidence` and listed in ``low_confidence``;
 an instance whose hips and shoulders are all low is skipped (``null`` in the output, with a
 warning), keeping the instance order.
+
+Optional extras:
+
+* ``--gt FILE``: ground-truth 3D, ``(M, 17, 3)`` in the input's Human3.6M-17 joint order and
+  camera frame (x right, y down, z forward), one pose per instance of the input in its order
+  (frame by frame; ``M`` = the number of frames for ``.npz`` / ``{"keypoints"}`` inputs).
+  ``.npy``, ``.npz`` (array ``keypoints_3d``, or its only array) or ``.json`` (the nested list,
+  or ``{"keypoints_3d": ...}``); read without unpickling. GT is root-centred (pelvis) and
+  drawn dashed over the prediction, which is scaled onto it by the N-MPJPE optimal scale
+  ``s = <P, G> / <P, P>`` for display; each title shows the frame's N-MPJPE.
+* ``--image FILE`` (one underlay for every frame) or ``--image FOLDER`` (its images sorted by
+  file name, exactly one per input frame): drawn under the 2D panel.
+* ``--video gif|mp4``: for a sequence (more than one frame) also write ``animation.gif``
+  (Pillow) or ``animation.mp4`` (OpenCV's FFmpeg backend, ``mp4v``) at ``--fps``.
 
 Outputs in ``--out DIR`` (written to a temporary folder next to it and moved in at the end, so
 a failed run leaves nothing behind; see :mod:`mmunsup3d.utils.output_dir`). ``DIR`` gets a
 marker listing the files written; ``--overwrite`` replaces only those files of an earlier
 lift_demo run and keeps anything else in the folder. A non-empty folder without the marker,
 ``/``, the home folder, the working directory (or a folder above it) and a folder holding the
-input are refused:
+input, the ``--gt`` file or the ``--image`` file / folder are refused:
 
 * ``keypoints_3d.json``: ``{"frames": [{"frame_id", "instances": [{"keypoints_3d" (17 x 3,
   metres, root-relative camera frame: x right, y down, z forward), "keypoints_2d" (17 x 2,
   Human3.6M order, after the fallbacks), "keypoint_names", "low_confidence"} | null]}], ...}``
   in the input's frame and instance order, and ``"chirality_rate"``: the fraction of lifted
   poses that are mirror-handed (:func:`mmunsup3d.apis.chirality_rate`; ``null`` when nothing
-  was lifted), also printed;
-* ``frame_000000.png``...: the 2D skeletons (left) beside the lifted 3D skeletons (right).
+  was lifted), also printed. With ``--gt`` every lifted instance also has ``"n_mpjpe"``
+  (GT units) and ``"gt_scale"`` (the display scale ``s``), and the document has
+  ``"n_mpjpe_mean"``, also printed;
+* ``frame_000000.png``...: per frame the 2D input (left), the lifted 3D skeletons seen along
+  the camera's optical axis (middle) and from the side, 90 degrees of azimuth away (right: a
+  wrong depth shows here); orthographic, left limbs blue, right limbs red, equal axis scales
+  in metres;
+* ``animation.gif`` / ``animation.mp4`` with ``--video`` (sequences only).
 """
 import argparse
 import json
+import math
+import os
 import os.path as osp
 import sys
 import warnings
@@ -53,12 +81,14 @@ if REPO not in sys.path:
 from mmunsup3d.apis.keypoint_convert import (  # noqa: E402
     H36M_KEYPOINT_NAMES, H36M_SKELETON, coco_to_h36m, fill_low_confidence)
 from mmunsup3d.utils.output_dir import OutputDir, OutputDirError  # noqa: E402
+from mmunsup3d.utils.safe_pickle import load_npy, npz_array  # noqa: E402
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                           'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 DEFAULT_CHECKPOINT = osp.join(
     REPO, 'checkpoints',
     'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261125-ab4cf0ac.pth')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 # One frame: (frame_id, keypoints (K, 17, 2), scores (K, 17) or None), Human3.6M order.
 Frame = Tuple[int, np.ndarray, Optional[np.ndarray]]
@@ -66,8 +96,6 @@ Frame = Tuple[int, np.ndarray, Optional[np.ndarray]]
 
 class InputError(ValueError):
     """A problem with the input file, reported without a traceback."""
-
-
 # --------------------------------------------------------------------------- input
 def _as_array(value: Any, shape_tail: Tuple[int, ...], what: str) -> np.ndarray:
     try:
@@ -216,105 +244,458 @@ def _rows_to_frames(kpts: np.ndarray, scores: Optional[np.ndarray], path: str) -
             for i in range(len(kpts))]
 
 
+# --------------------------------------------------------------------------- extras
+def load_gt(path: str) -> np.ndarray:
+    """Read ground-truth 3D poses without ever unpickling.
+
+    Args:
+        path: ``.npy`` (the array), ``.npz`` (array ``keypoints_3d``, or the archive's only
+            array) or ``.json`` (the nested list, or an object ``{"keypoints_3d": ...}``).
+
+    Returns:
+        ``(M, 17, 3)`` float64 poses, as stored (not yet root-centred).
+
+    Raises:
+        InputError: missing file, unsupported extension, object arrays / pickles, missing or
+            ambiguous array, wrong shape, non-numbers, NaN/inf.
+    """
+    if not osp.isfile(path):
+        raise InputError(f'--gt file not found: {path}')
+    ext = osp.splitext(path)[1].lower()
+    what = f'--gt {path}'
+    if ext == '.npy':
+        try:
+            value = load_npy(path)
+        except (OSError, ValueError) as e:
+            raise InputError(f'{what}: {e}') from e
+    elif ext == '.npz':
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                keys = sorted(npz.files)
+                if 'keypoints_3d' in keys:
+                    key = 'keypoints_3d'
+                elif len(keys) == 1:
+                    key = keys[0]
+                else:
+                    raise InputError(f'{what}: expected an array "keypoints_3d" or a single '
+                                     f'array, found {keys}')
+                value = npz_array(npz, key, path)
+        except InputError:
+            raise
+        except (OSError, ValueError, KeyError) as e:  # not a zip, object array, ...
+            raise InputError(f'{what}: {e}') from e
+    elif ext == '.json':
+        try:
+            with open(path) as f:
+                value = json.load(f)
+        except (OSError, ValueError) as e:
+            raise InputError(f'Cannot read {what} as JSON: {e}') from e
+        if isinstance(value, dict):
+            if 'keypoints_3d' not in value:
+                raise InputError(f'{what}: a JSON object needs "keypoints_3d" (keys '
+                                 f'{sorted(value)})')
+            value = value['keypoints_3d']
+    else:
+        raise InputError(f'Unsupported --gt extension "{ext}" ({path}); use .npy, .npz or '
+                         '.json')
+    return _as_array(value, (17, 3), f'{what}: ground truth')
+
+
+def list_images(path: str) -> List[str]:
+    """The underlay images named by ``--image``: the file itself, or a folder's images.
+
+    Args:
+        path: an image file, or a folder whose files with an image extension
+            (:data:`IMAGE_EXTENSIONS`, any case; hidden files skipped) are the frames.
+
+    Returns:
+        Image paths, sorted by file name for a folder.
+
+    Raises:
+        InputError: ``path`` does not exist, or is a file without an image extension.
+    """
+    if osp.isdir(path):
+        names = sorted(n for n in os.listdir(path) if not n.startswith('.')
+                       and osp.splitext(n)[1].lower() in IMAGE_EXTENSIONS
+                       and osp.isfile(osp.join(path, n)))
+        return [osp.join(path, n) for n in names]
+    if not osp.isfile(path):
+        raise InputError(f'--image not found: {path}')
+    if osp.splitext(path)[1].lower() not in IMAGE_EXTENSIONS:
+        raise InputError(f'--image {path}: not an image file (extensions '
+                         f'{", ".join(IMAGE_EXTENSIONS)})')
+    return [path]
+
+
+def image_size(path: str) -> Tuple[int, int]:
+    """``(width, height)`` from the image header (the pixels are read later, per frame)."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, UnidentifiedImageError) as e:
+        raise InputError(f'Cannot read image {path}: {e}') from e
+
+
+def read_image(path: str) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB pixels of an image file."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert('RGB'))
+    except (OSError, UnidentifiedImageError) as e:
+        raise InputError(f'Cannot read image {path}: {e}') from e
+
+
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> Tuple[float, float]:
+    """N-MPJPE of one pose: mean joint error after the optimal scaling of the prediction.
+
+    Both poses are root-centred (joint 0, pelvis) first; the scale minimising
+    ``sum_j |s P_j - G_j|^2`` is ``s = <P, G> / <P, P>`` (the same as the N-MPJPE metric and
+    :func:`mmunsup3d.models.losses.scale_aligned_error`).
+
+    Args:
+        pred: ``(17, 3)`` predicted pose.
+        gt: ``(17, 3)`` ground-truth pose.
+
+    Returns:
+        ``(error, s)``: the mean per-joint error in the GT's units and the scale.
+    """
+    p = np.asarray(pred, np.float64) - np.asarray(pred, np.float64)[:1]
+    g = np.asarray(gt, np.float64) - np.asarray(gt, np.float64)[:1]
+    denom = float((p * p).sum())
+    s = float((p * g).sum()) / denom if denom > 1e-12 else 0.0
+    return float(np.linalg.norm(s * p - g, axis=-1).mean()), s
+
+
+def frame_title(frame_id: int, errors: Sequence[Optional[float]]) -> str:
+    """Figure title; ``errors`` are the frame's per-instance N-MPJPE in metres (``None``: no
+    GT or skipped) and are shown only when one is known."""
+    title = f'frame {frame_id}'
+    if any(e is not None for e in errors):
+        vals = ', '.join('n/a' if e is None else f'{1000 * e:.1f}' for e in errors)
+        title += (f'  |  N-MPJPE {vals} mm  (prediction rescaled to the GT by the N-MPJPE '
+                  'optimal scale; GT dashed)')
+    return title
+
+
+def _is_url(value: str) -> bool:
+    return '://' in value
+
+
+def _is_zoo_name(value: str) -> bool:
+    """The rule of :func:`mmunsup3d.apis.init_lifter`: a bare name (no path separator, no
+    ``.py`` / ``.pth`` / ``.pt`` ending) that is not an existing path."""
+    return (not osp.exists(value) and not _is_url(value) and '/' not in value
+            and os.sep not in value and not value.endswith(('.py', '.pth', '.pt')))
+
+
+def resolve_model_files(config: Optional[str], checkpoint: str) -> Tuple[str, str]:
+    """Local config and checkpoint paths for ``--config`` / ``--checkpoint``.
+
+    A zoo name or URL checkpoint is downloaded into the checkpoint cache (a zoo entry's
+    committed weights are copied from this checkout, no network) and verified against its
+    sha256 by :func:`mmunsup3d.utils.zoo.download_checkpoint`. A zoo-name ``config`` is the
+    entry's config; without ``config`` it is the zoo entry's (for a zoo-name checkpoint) or
+    :data:`DEFAULT_CONFIG`.
+
+    Raises:
+        InputError: unknown zoo name (the message lists the known ones), a failed download or
+            verification, or a file that does not exist.
+    """
+    from mmunsup3d.utils.zoo import DownloadError, download_checkpoint, resolve_model
+    try:
+        if config is not None and _is_zoo_name(config):
+            config = resolve_model(config)['config']
+        if _is_url(checkpoint) or _is_zoo_name(checkpoint):
+            if config is None and not _is_url(checkpoint):
+                config = resolve_model(checkpoint)['config']
+            checkpoint = download_checkpoint(checkpoint)
+    except KeyError as e:  # unknown zoo name; str() of a KeyError adds quotes
+        raise InputError(e.args[0] if e.args else str(e)) from e
+    except (DownloadError, ValueError) as e:
+        raise InputError(str(e)) from e
+    config = DEFAULT_CONFIG if config is None else config
+    for path in (config, checkpoint):
+        if not osp.isfile(path):
+            raise InputError(f'File not found: {path}')
+    return config, checkpoint
+
+
 # --------------------------------------------------------------------------- rendering
+LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR, GT_COLOUR = 'tab:blue', 'tab:red', 'dimgray', 'black'
+# Point sizes; at the default 100 dpi 8 pt is 11 px, the smallest text that stays legible.
+TITLE_PT, LABEL_PT, TICK_PT = 10, 9, 8
+
+
 def _side_colour(a: int, b: int) -> str:
     names = (H36M_KEYPOINT_NAMES[a], H36M_KEYPOINT_NAMES[b])
     if any(n.startswith('left') for n in names):
-        return 'tab:blue'
+        return LEFT_COLOUR
     if any(n.startswith('right') for n in names):
-        return 'tab:red'
-    return 'tab:gray'
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+def _to_plot(pose: np.ndarray) -> np.ndarray:
+    """``(17, 3)`` camera frame (x right, y down, z forward) -> plot axes (x, depth z, up -y),
+    so that matplotlib's vertical axis is the person's up."""
+    return np.stack([pose[:, 0], pose[:, 2], -pose[:, 1]], -1)
+
+
+def nice_ticks(half: float) -> np.ndarray:
+    """At most 5 ticks at a round step (0.25, 0.5, 1, 2, 5 ... m) covering ``[-half, half]``."""
+    step = half / 2
+    for candidate in (0.25, 0.5, 1.0, 2.0, 5.0, 10.0):
+        if 2 * half / candidate <= 4 + 1e-9:
+            step = candidate
+            break
+    n = math.floor(half / step + 1e-9)
+    return np.arange(-n, n + 1) * step
 
 
 class Renderer:
-    """Draws one frame: 2D skeletons (left panel) and lifted 3D skeletons (right panel).
+    """Draws one frame: the 2D input, and the 3D skeletons seen from the camera and 90° off.
 
-    Axis limits are fixed for the whole sequence: the 2D panel spans every input keypoint,
-    the 3D panel +-1 m around each root (instances side by side, 1.2 m apart).
+    A depth error does not change the camera view (that is what the 2D input constrains); the
+    side view, rotated 90° about the vertical axis, shows depth along its horizontal axis.
+    Both 3D views are orthographic with equal axis scales, so lengths and angles read true.
+    Axis limits are fixed for the whole sequence: the 2D panel spans every input keypoint (and
+    every underlay image), the 3D panels ``+-half`` metres around each root, ``half`` being the
+    largest root-relative coordinate shown, at least 1 m. Several instances are drawn side by
+    side, :attr:`SPACING` apart along each view's horizontal axis (the poses are root-relative,
+    so the offset carries no meaning, and the horizontal ticks then give the scale only).
 
     Args:
-        frames_2d: every frame's (K, 17, 2) keypoints, for the fixed 2D limits.
-        max_instances: most instances in a frame, for the fixed 3D limits.
+        frames_2d: every frame's ``(K, 17, 2)`` keypoints, for the fixed 2D limits.
+        poses_3d: every 3D pose that will be drawn, ``(P, 17, 3)`` root-relative (predictions
+            as displayed and ground truth), for the fixed 3D limits.
+        max_instances: most instances in a frame.
+        image_sizes: ``(width, height)`` of the underlay images.
+        dpi: pixels per inch of the rendered frames.
+        with_gt: whether the legend lists the ground truth.
     """
 
     SPACING = 1.2
+    # (elevation, azimuth) in degrees. Azimuth -90 looks along the camera's optical axis, so
+    # the horizontal screen axis is x in one view and depth in the other. Elevation 0 keeps
+    # the ticks exact: with any tilt the tick labels, on the box's edges, sit off the
+    # skeleton's plane by sin(elevation) x the box depth.
+    CAMERA_VIEW = (0.0, -90.0)
+    SIDE_VIEW = (0.0, 0.0)
+    FIGSIZE = (13.5, 4.8)  # inches: three panels
 
-    def __init__(self, frames_2d: Sequence[np.ndarray], max_instances: int) -> None:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        self.plt = plt
+    def __init__(self, frames_2d: Sequence[np.ndarray], poses_3d: np.ndarray,
+                 max_instances: int, image_sizes: Sequence[Tuple[int, int]] = (),
+                 dpi: int = 100, with_gt: bool = False) -> None:
         allk = np.concatenate([k.reshape(-1, 2) for k in frames_2d if len(k)])
         lo, hi = allk.min(0), allk.max(0)
-        centre, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 1.0)
-        self.lim2d = (centre - half, centre + half)
+        if image_sizes:
+            # Pixel centres are integers, so an image spans [-0.5, size - 0.5].
+            lo = np.minimum(lo, -0.5)
+            hi = np.maximum(hi, np.max(np.asarray(image_sizes, float), 0) - 0.5)
+            self.lim2d = (lo, hi)
+        else:
+            centre, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 1.0)
+            self.lim2d = (centre - half, centre + half)
+        extent = float(np.abs(poses_3d).max()) if len(poses_3d) else 0.0
+        # Round up to half a metre, so that the ticks stay round and the limits are stable.
+        self.half = max(1.0, math.ceil(extent * 1.05 / 0.5) * 0.5)
         self.max_instances = max(max_instances, 1)
+        self.dpi = dpi
+        self.with_gt = with_gt
 
     def _offset(self, i: int) -> float:
         return (i - (self.max_instances - 1) / 2) * self.SPACING
 
-    def draw(self, path: str, title: str, kpts2d: np.ndarray,
-             results: List[Optional[Dict[str, Any]]]) -> None:
-        """Write one PNG.
+    def figure(self, title: str, kpts2d: np.ndarray, lows: Sequence[Optional[List[int]]],
+               poses: Sequence[Optional[np.ndarray]],
+               gts: Optional[Sequence[Optional[np.ndarray]]] = None,
+               image: Optional[np.ndarray] = None):
+        """Build the figure of one frame.
 
         Args:
-            path: output file.
             title: figure title.
-            kpts2d: (K, 17, 2) Human3.6M keypoints after the low-confidence fallbacks.
-            results: per instance the output dict (``None`` for skipped instances).
+            kpts2d: ``(K, 17, 2)`` Human3.6M keypoints after the low-confidence fallbacks.
+            lows: per instance the replaced joints, ``None`` for a skipped instance.
+            poses: per instance the ``(17, 3)`` root-relative 3D pose to draw (``None``:
+                skipped).
+            gts: per instance the ``(17, 3)`` root-centred ground truth (``None``: none).
+            image: ``(H, W, 3)`` uint8 underlay of the 2D panel.
+
+        Returns:
+            A :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot state).
         """
-        plt = self.plt
-        fig = plt.figure(figsize=(11, 5.5), dpi=80)
-        ax = fig.add_subplot(1, 2, 1)
-        for k, res in zip(kpts2d, results):
-            low = set(res['low_confidence']) if res else set(range(17))
-            style = '-' if res else ':'
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
+        fig = Figure(figsize=self.FIGSIZE, dpi=self.dpi)
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(1, 3, left=0.05, right=0.99, bottom=0.14, top=0.86,
+                                wspace=0.08)
+
+        ax = fig.add_subplot(grid[0])
+        if image is not None:
+            ax.imshow(image, zorder=0)
+        for k, low in zip(kpts2d, lows):
+            lowset = set(range(17)) if low is None else set(low)
+            style = ':' if low is None else '-'
             for a, b in H36M_SKELETON:
                 ax.plot(k[[a, b], 0], k[[a, b], 1], style, color=_side_colour(a, b), lw=2)
-            ok = [j for j in range(17) if j not in low]
+            ok = [j for j in range(17) if j not in lowset]
             ax.scatter(k[ok, 0], k[ok, 1], s=12, c='k', zorder=3)
-            if low:
-                bad = sorted(low)
+            if lowset:
+                bad = sorted(lowset)
                 ax.scatter(k[bad, 0], k[bad, 1], s=40, marker='x', c='orange', zorder=4)
         ax.set_xlim(self.lim2d[0][0], self.lim2d[1][0])
         ax.set_ylim(self.lim2d[1][1], self.lim2d[0][1])  # image y points down
         ax.set_aspect('equal')
-        from matplotlib.lines import Line2D
-        fig.legend(handles=[Line2D([], [], color='tab:blue', label='left'),
-                           Line2D([], [], color='tab:red', label='right'),
-                           Line2D([], [], color='orange', marker='x', ls='',
-                                  label='low confidence (replaced)')],
-                   loc='lower center', ncol=3, fontsize=8, frameon=False)
-        ax.set_title('input 2D (Human3.6M-17)')
-        ax.set_xlabel('x [px]')
-        ax.set_ylabel('y [px]')
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.tick_params(labelsize=TICK_PT)
+        ax.set_title('input 2D (Human3.6M-17)' + (' on the image' if image is not None else ''),
+                     fontsize=LABEL_PT + 1)
+        ax.set_xlabel('x [px]', fontsize=LABEL_PT)
+        ax.set_ylabel('y [px]', fontsize=LABEL_PT)
 
-        ax3 = fig.add_subplot(1, 2, 2, projection='3d')
-        for i, res in enumerate(results):
-            if res is None:
-                continue
-            p = np.asarray(res['keypoints_3d'])
-            # camera (x right, y down, z forward) -> plot (x, depth, up = -y)
-            px, py, pz = p[:, 0] + self._offset(i), p[:, 2], -p[:, 1]
-            for a, b in H36M_SKELETON:
-                ax3.plot(px[[a, b]], py[[a, b]], pz[[a, b]], color=_side_colour(a, b), lw=2)
-            ax3.scatter(px, py, pz, s=8, c='k')
-        half_x = self.SPACING * (self.max_instances - 1) / 2 + 1.0
-        ax3.set_xlim(-half_x, half_x)
-        ax3.set_ylim(-1.0, 1.0)
-        ax3.set_zlim(-1.0, 1.0)
-        ax3.set_box_aspect((half_x, 1.0, 1.0), zoom=0.95)
-        ax3.set_yticks([-1.0, 0.0, 1.0])
-        ax3.set_zticks([-1.0, -0.5, 0.0, 0.5, 1.0])
-        ax3.set_xlabel('x [m]')
-        ax3.set_ylabel('z (depth) [m]')
-        ax3.set_zlabel('up (-y) [m]')
-        ax3.view_init(elev=12, azim=-70)
-        ax3.set_title('lifted 3D (root-relative)')
-        fig.suptitle(title)
-        fig.tight_layout(rect=(0, 0.05, 1, 1))
-        fig.savefig(path)
-        plt.close(fig)
+        gts = [None] * len(poses) if gts is None else gts
+        views = (('camera view (3D, orthographic)', self.CAMERA_VIEW, 0),
+                 ('side view (camera view + 90° azimuth)', self.SIDE_VIEW, 1))
+        for col, (name, (elev, azim), along) in enumerate(views):
+            ax3 = fig.add_subplot(grid[col + 1], projection='3d', proj_type='ortho')
+            self._draw_3d(ax3, poses, gts, lows, along)
+            ax3.view_init(elev=elev, azim=azim)
+            ax3.set_title(name, fontsize=LABEL_PT + 1)
+            if along == 1:
+                # Depth runs left to right here, away from the camera: mark where it is.
+                ax3.text(0.0, -0.95 * self.half, 0.85 * self.half, '← camera',
+                         fontsize=LABEL_PT, zorder=5)
+
+        handles = [Line2D([], [], color=LEFT_COLOUR, lw=2, label='left'),
+                   Line2D([], [], color=RIGHT_COLOUR, lw=2, label='right')]
+        if self.with_gt:
+            handles.append(Line2D([], [], color=GT_COLOUR, lw=1.5, ls='--',
+                                  label='ground truth'))
+        handles.append(Line2D([], [], color='orange', marker='x', ls='',
+                              label='low confidence (replaced)'))
+        fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=LABEL_PT,
+                   frameon=False)
+        fig.suptitle(title, fontsize=TITLE_PT)
+        return fig
+
+    def _draw_3d(self, ax3, poses: Sequence[Optional[np.ndarray]],
+                 gts: Sequence[Optional[np.ndarray]], lows: Sequence[Optional[List[int]]],
+                 along: int) -> None:
+        """Skeletons of one 3D view; instances side by side along plot axis ``along``
+        (0: x, for the camera view; 1: depth, for the side view). Joints lifted from replaced
+        2D keypoints are marked as in the 2D panel: their depth is a guess from a guess."""
+        for i, (pose, gt, low) in enumerate(zip(poses, gts, lows)):
+            shift = np.zeros(3)
+            shift[along] = self._offset(i)
+            if gt is not None:
+                g = _to_plot(gt) + shift
+                for a, b in H36M_SKELETON:
+                    ax3.plot(g[[a, b], 0], g[[a, b], 1], g[[a, b], 2], '--', color=GT_COLOUR,
+                             lw=1.5)
+            if pose is not None:
+                p = _to_plot(pose) + shift
+                for a, b in H36M_SKELETON:
+                    ax3.plot(p[[a, b], 0], p[[a, b], 1], p[[a, b], 2], color=_side_colour(a, b),
+                             lw=2)
+                ax3.scatter(p[:, 0], p[:, 1], p[:, 2], s=8, c='k', depthshade=False)
+                if low:
+                    ax3.scatter(p[low, 0], p[low, 1], p[low, 2], s=40, marker='x', c='orange',
+                                depthshade=False)
+        half = self.half
+        wide = self.SPACING * (self.max_instances - 1) / 2 + half
+        ranges = [half, half, half]
+        ranges[along] = wide
+        ax3.set_xlim(-ranges[0], ranges[0])
+        ax3.set_ylim(-ranges[1], ranges[1])
+        ax3.set_zlim(-ranges[2], ranges[2])
+        ax3.set_box_aspect(ranges, zoom=1.1)  # equal scale on all three axes
+        ticks = nice_ticks(half)
+        labels = [f'{t:g}' for t in ticks]
+        ax3.set_xticks(ticks)
+        ax3.set_yticks(ticks)
+        ax3.set_zticks(ticks)
+        ax3.set_zticklabels(labels)
+        ax3.set_zlabel('up (-y) [m]', fontsize=LABEL_PT)
+        # The axis seen nearly end-on gets no labels (they would pile up); its grid stays.
+        if along == 0:
+            ax3.set_xticklabels(labels)
+            ax3.set_yticklabels([])
+            ax3.set_xlabel('x [m]', fontsize=LABEL_PT)
+        else:
+            ax3.set_xticklabels([])
+            ax3.set_yticklabels(labels)
+            ax3.set_ylabel('depth z [m]', fontsize=LABEL_PT)
+        ax3.tick_params(labelsize=TICK_PT, pad=0)
+
+    def render(self, *args, **kwargs) -> np.ndarray:
+        """:meth:`figure` drawn to pixels: ``(H, W, 3)`` uint8 RGB (the same for every frame).
+
+        ``FigureCanvasAgg.buffer_rgba`` is used because ``tostring_rgb`` is gone from
+        matplotlib 3.10+.
+        """
+        fig = self.figure(*args, **kwargs)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+class AnimationWriter:
+    """Collects rendered frames into ``animation.gif`` (Pillow) or ``animation.mp4``.
+
+    The MP4 goes through OpenCV's FFmpeg backend (``mp4v``) and is streamed frame by frame;
+    the GIF keeps every frame (palette-quantised, one byte per pixel) until :meth:`close`.
+
+    Args:
+        folder: where the file is written (the staging folder).
+        kind: ``'gif'`` or ``'mp4'``.
+        fps: frames per second.
+
+    Raises:
+        InputError: (on the first :meth:`add`) OpenCV cannot open an MP4 writer.
+    """
+
+    def __init__(self, folder: str, kind: str, fps: float) -> None:
+        self.path = osp.join(folder, f'animation.{kind}')
+        self.kind = kind
+        self.fps = fps
+        self._frames: List[Any] = []
+        self._writer = None
+        self._size: Optional[Tuple[int, int]] = None
+
+    def add(self, rgb: np.ndarray) -> None:
+        """Append one ``(H, W, 3)`` uint8 frame."""
+        if self.kind == 'gif':
+            from PIL import Image
+            self._frames.append(Image.fromarray(rgb).quantize(
+                256, method=Image.Quantize.FASTOCTREE))
+            return
+        import cv2
+        if self._writer is None:
+            # Even sizes: many MP4 decoders reject odd frame sizes.
+            self._size = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*'mp4v'),
+                                           self.fps, self._size)
+            if not self._writer.isOpened():
+                raise InputError('--video mp4: OpenCV could not open an MP4 (mp4v) writer; '
+                                 'its FFmpeg backend is missing here, use --video gif')
+        w, h = self._size
+        self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        """Write the GIF / finish the MP4."""
+        if self.kind == 'gif' and self._frames:
+            first, *rest = self._frames
+            first.save(self.path, save_all=True, append_images=rest, loop=0,
+                       duration=max(int(round(1000 / self.fps)), 10))
+            self._frames = []
+        elif self._writer is not None:
+            self._writer.release()
+            self._writer = None
 
 
 # --------------------------------------------------------------------------- main
@@ -323,16 +704,48 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('input', help='MMPose predictions .json, or Human3.6M-17 .npz/.json')
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--config', default=DEFAULT_CONFIG, help='lifter config')
-    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT, help='lifter checkpoint')
+    parser.add_argument('--config', default=None,
+                        help='lifter config path or zoo name (default: the zoo entry of a '
+                        f'zoo-name --checkpoint, else {osp.relpath(DEFAULT_CONFIG, REPO)})')
+    parser.add_argument('--checkpoint', default=DEFAULT_CHECKPOINT,
+                        help='lifter checkpoint: a file, an http(s):// or file:// URL, or a '
+                        'model-zoo name (downloaded to the cache and sha256-verified)')
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='joints scoring below this are replaced and flagged')
     parser.add_argument('--max-frames', type=int, default=None, help='process the first N')
+    parser.add_argument('--gt', default=None,
+                        help='ground-truth 3D (M, 17, 3) in metres, camera frame, one pose per '
+                        'input instance (.npy, .npz or .json); drawn dashed, with N-MPJPE')
+    parser.add_argument('--image', default=None,
+                        help='underlay of the 2D panel: one image for every frame, or a folder '
+                        'with one image per frame (sorted by file name)')
+    parser.add_argument('--video', choices=('gif', 'mp4'), default=None,
+                        help='for a sequence also write animation.gif or animation.mp4')
+    parser.add_argument('--fps', type=float, default=10.0, help='frames per second of --video')
+    parser.add_argument('--dpi', type=int, default=100, help='pixels per inch of the frames')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace the files of an earlier lift_demo run in --out (only '
                         'folders carrying its marker; other files are kept)')
     return parser.parse_args(argv)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Numeric options and the video encoder, before any file is read."""
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f'--max-frames must be >= 1, got {args.max_frames}')
+    if not 0.0 <= args.score_thr <= 1.0:
+        raise InputError(f'--score-thr must be in [0, 1], got {args.score_thr}')
+    if not (math.isfinite(args.fps) and 0 < args.fps <= 100):
+        raise InputError(f'--fps must be in (0, 100], got {args.fps}')
+    if not 20 <= args.dpi <= 600:
+        raise InputError(f'--dpi must be in [20, 600], got {args.dpi}')
+    if args.video == 'mp4':
+        try:
+            import cv2  # noqa: F401
+        except ImportError as e:
+            raise InputError('--video mp4 needs OpenCV (opencv-python, with its FFmpeg '
+                             'backend), which is not installed; use --video gif') from e
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
@@ -341,24 +754,44 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     Raises:
         InputError: bad input or arguments.
     """
+    extras = [p for p in (args.gt, args.image) if p is not None]
     try:
         target = OutputDir(args.out, tool='lift_demo', overwrite=args.overwrite,
-                           inputs=[args.input])
+                           inputs=[args.input] + extras)
     except OutputDirError as e:
         raise InputError(f'--out: {e}') from e
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f'--max-frames must be >= 1, got {args.max_frames}')
-    if not 0.0 <= args.score_thr <= 1.0:
-        raise InputError(f'--score-thr must be in [0, 1], got {args.score_thr}')
+    _check_args(args)
     fmt, frames = load_input(args.input, args.score_thr)
+
+    # --gt and --image are matched to the whole input, then cut with it by --max-frames.
+    n_instances = sum(len(k) for _, k, _ in frames)
+    gt_all = None
+    if args.gt is not None:
+        gt_all = load_gt(args.gt)
+        if len(gt_all) != n_instances:
+            raise InputError(f'--gt {args.gt} holds {len(gt_all)} pose(s) but the input has '
+                             f'{n_instances} instance(s) in {len(frames)} frame(s); it needs one '
+                             'ground-truth pose per instance, in the input order')
+    images: Optional[List[str]] = None
+    if args.image is not None:
+        images = list_images(args.image)
+        if osp.isdir(args.image) and len(images) != len(frames):
+            raise InputError(f'--image {args.image}: the folder holds {len(images)} image(s) but '
+                             f'the input has {len(frames)} frame(s); it needs one image per '
+                             'frame (sorted by file name), or pass one image file for all '
+                             'frames')
+        if not osp.isdir(args.image):
+            images = images * len(frames)
     if args.max_frames is not None:
         frames = frames[:args.max_frames]
         if sum(len(k) for _, k, _ in frames) == 0:
             raise InputError(f'{args.input}: no instances in the first {args.max_frames} '
                              'frame(s) (nothing to lift)')
-    for path in (args.config, args.checkpoint):
-        if not osp.isfile(path):
-            raise InputError(f'File not found: {path}')
+        images = None if images is None else images[:len(frames)]
+    gt_rows = None if gt_all is None else gt_all[:sum(len(k) for _, k, _ in frames)]
+    # Header reads only: a broken image fails here, before the lifter is loaded.
+    image_sizes = [image_size(p) for p in dict.fromkeys(images or [])]
+    config, checkpoint = resolve_model_files(args.config, args.checkpoint)
 
     # Low-confidence fallbacks, then one batched lift over every usable instance.
     filled, lows, valids = [], [], []
@@ -383,44 +816,96 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     batch_sc = np.concatenate(sc_rows) if sc_rows else np.zeros((0, 17))
 
     from mmunsup3d.apis import chirality_rate, init_lifter, lift_keypoints
-    model = init_lifter(args.config, args.checkpoint, device=args.device)
+    model = init_lifter(config, checkpoint, device=args.device)
     lifted = lift_keypoints(model, batch.astype(np.float32),
                             np.clip(batch_sc, 0.0, 1.0).astype(np.float32)) if len(batch) \
         else np.zeros((0, 17, 3), np.float32)
 
     doc: Dict[str, Any] = dict(
-        input=osp.abspath(args.input), input_format=fmt, config=args.config,
-        checkpoint=args.checkpoint, score_thr=args.score_thr,
+        input=osp.abspath(args.input), input_format=fmt, config=config,
+        checkpoint=args.checkpoint, checkpoint_file=checkpoint, score_thr=args.score_thr,
         keypoint_names=list(H36M_KEYPOINT_NAMES),
         coordinates='root-relative camera frame, metres: x right, y down, z forward',
         # Label-free depth-mirror check: a lifter stuck in the mirrored solution scores near 1.
         # null when every instance was skipped (the rate of no poses is undefined).
         chirality_rate=chirality_rate(lifted) if len(lifted) else None,
         frames=[])
-    cursor = 0
-    per_frame: List[List[Optional[Dict[str, Any]]]] = []
+    if args.gt is not None:
+        doc['ground_truth'] = osp.abspath(args.gt)
+    if args.image is not None:
+        doc['image'] = osp.abspath(args.image)
+    cursor, gt_cursor = 0, 0
+    # Per frame and instance: what the 3D panels draw, and the frame's N-MPJPE values.
+    shown: List[List[Optional[np.ndarray]]] = []
+    shown_gt: List[List[Optional[np.ndarray]]] = []
+    errors: List[List[Optional[float]]] = []
     for n, (fid, _, _) in enumerate(frames):
         results: List[Optional[Dict[str, Any]]] = []
+        poses, gts, errs = [], [], []
         for i in range(len(filled[n])):
+            gt = None
+            if gt_rows is not None:
+                gt = gt_rows[gt_cursor] - gt_rows[gt_cursor][:1]  # root-centred, like the lift
+                gt_cursor += 1
+            gts.append(gt)
             if not valids[n][i]:
                 results.append(None)
+                poses.append(None)
+                errs.append(None)
                 continue
-            results.append(dict(
-                keypoints_3d=np.round(lifted[cursor].astype(float), 6).tolist(),
-                keypoints_2d=np.round(filled[n][i], 3).tolist(),
-                keypoint_names=list(H36M_KEYPOINT_NAMES),
-                low_confidence=lows[n][i]))
+            pred = lifted[cursor].astype(np.float64)
+            res = dict(keypoints_3d=np.round(pred, 6).tolist(),
+                       keypoints_2d=np.round(filled[n][i], 3).tolist(),
+                       keypoint_names=list(H36M_KEYPOINT_NAMES), low_confidence=lows[n][i])
+            if gt is None:
+                poses.append(pred)
+                errs.append(None)
+            else:
+                err, scale = n_mpjpe(pred, gt)
+                res.update(n_mpjpe=round(err, 6), gt_scale=round(scale, 6))
+                poses.append(scale * (pred - pred[:1]))  # displayed at the GT's scale
+                errs.append(err)
+            results.append(res)
             cursor += 1
-        per_frame.append(results)
         doc['frames'].append(dict(frame_id=fid, instances=results))
+        shown.append(poses)
+        shown_gt.append(gts)
+        errors.append(errs)
+    known = [e for errs in errors for e in errs if e is not None]
+    if args.gt is not None:
+        doc['n_mpjpe_mean'] = float(np.mean(known)) if known else None
 
+    from PIL import Image
     from tqdm import tqdm
+    drawn = [p for poses in shown + shown_gt for p in poses if p is not None]
+    if args.video is not None and len(frames) == 1:
+        warnings.warn(f'--video {args.video}: the input has one frame; no animation written')
     try:
         with target as stage:  # files appear in --out only once all are written
-            renderer = Renderer(filled, max(len(f) for f in filled))
+            renderer = Renderer(filled, np.asarray(drawn).reshape(-1, 17, 3),
+                                max(len(f) for f in filled), image_sizes, args.dpi,
+                                with_gt=args.gt is not None)
+            writer = AnimationWriter(stage.path, args.video, args.fps) \
+                if args.video is not None and len(frames) > 1 else None
+            cache: Dict[str, np.ndarray] = {}  # one --image file is read once
             for n, (fid, _, _) in enumerate(tqdm(frames, desc='rendering', unit='frame')):
-                renderer.draw(osp.join(stage.path, f'frame_{n:06d}.png'), f'frame {fid}',
-                              filled[n], per_frame[n])
+                image = None
+                if images is not None:
+                    if images[n] not in cache:
+                        cache.clear()
+                        cache[images[n]] = read_image(images[n])
+                    image = cache[images[n]]
+                frame_lows = [lows[n][i] if valids[n][i] else None
+                              for i in range(len(filled[n]))]
+                rgb = renderer.render(frame_title(fid, errors[n]), filled[n], frame_lows,
+                                      shown[n], shown_gt[n], image)
+                Image.fromarray(rgb).save(osp.join(stage.path, f'frame_{n:06d}.png'),
+                                          dpi=(args.dpi, args.dpi))
+                if writer is not None:
+                    writer.add(rgb)
+            if writer is not None:
+                writer.close()
+                doc['animation'] = osp.basename(writer.path)
             with open(osp.join(stage.path, 'keypoints_3d.json'), 'w') as f:
                 json.dump(doc, f)
     except OutputDirError as e:
@@ -443,6 +928,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if doc['chirality_rate'] is not None:
         from mmunsup3d.evaluation import format_chirality_rate
         print(f'{format_chirality_rate(doc)} of {n_inst - n_skip} lifted poses')
+    if doc.get('n_mpjpe_mean') is not None:
+        n_gt = sum(1 for f in doc['frames'] for r in f['instances'] if r and 'n_mpjpe' in r)
+        print(f'N-MPJPE vs --gt: {1000 * doc["n_mpjpe_mean"]:.1f} mm (mean of {n_gt} poses, '
+              'each prediction optimally scaled)')
     return 0
 
 

@@ -235,3 +235,279 @@ def test_demo_h36m_npz_and_errors(tmp_path, demo_run):
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 2 and 'NaN' in proc.stderr and 'Traceback' not in proc.stderr
     assert not dest.exists()
+
+
+# ----------------------------------------------------------------- views, GT, underlay, video
+ZOO_NAME = 'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap'  # committed in checkpoints/
+ZOO_CONF = 'unsup3d_reslifter-2ddisc-tdisc-conf_1xb256-100e_pybullet-mocap'
+
+
+@pytest.fixture(scope='module')
+def demo():
+    return _load_demo()
+
+
+@pytest.fixture(scope='module')
+def walk():
+    """Test-split mocap: (26, 17, 2) pixel keypoints and (26, 17, 3) root-relative GT, metres."""
+    from mmunsup3d.datasets import MocapProjectionDataset
+    arrays = MocapProjectionDataset(split='test', clips=['walk']).arrays
+    return arrays['keypoints_2d'].astype(np.float64), arrays['keypoints_3d'].astype(np.float64)
+
+
+@pytest.fixture(scope='module')
+def default_lift(demo, walk):
+    """The default checkpoint's lift of the first 3 walk frames (scores 1, as the demo uses)."""
+    from mmunsup3d.apis import init_lifter, lift_keypoints
+    model = init_lifter(demo.DEFAULT_CONFIG, demo.DEFAULT_CHECKPOINT)
+    k2d = walk[0][:3].astype(np.float32)
+    return lift_keypoints(model, k2d, np.ones((3, 17), np.float32)).astype(np.float64)
+
+
+def _renderer(demo, k2d, poses, **kw):
+    return demo.Renderer([k2d[None]], np.asarray(poses).reshape(-1, 17, 3), 1, **kw)
+
+
+def test_nice_ticks_and_n_mpjpe_by_hand(demo):
+    assert demo.nice_ticks(1.0).tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert demo.nice_ticks(1.5).tolist() == [-1.0, 0.0, 1.0]
+    assert demo.nice_ticks(2.5).tolist() == [-2.0, 0.0, 2.0]
+    # Joints on the x axis, GT 5 cm off along y for every joint but the root:
+    # <P, G> = <P, P> -> s = 1, error = 16 * 0.05 / 17.
+    pred = np.zeros((17, 3))
+    pred[:, 0] = 0.1 * np.arange(17)
+    gt = pred.copy()
+    gt[1:, 1] = 0.05
+    err, s = demo.n_mpjpe(pred, gt)
+    assert s == pytest.approx(1.0) and err == pytest.approx(0.8 / 17)
+    # Scale and root translation of either pose do not matter (after the optimal scale).
+    err3, s3 = demo.n_mpjpe(pred + [1.0, 2.0, 3.0], 3 * gt + [0.0, 0.0, 5.0])
+    assert s3 == pytest.approx(3.0) and err3 == pytest.approx(3 * 0.8 / 17)
+    assert demo.frame_title(4, [None]) == 'frame 4'
+    assert demo.frame_title(4, [0.0941, None]).startswith('frame 4  |  N-MPJPE 94.1, n/a mm')
+
+
+def test_renderer_panels_side_view_colours(demo, walk):
+    k2d, gt3d = walk[0][0], walk[1][0]
+    r = _renderer(demo, k2d, [gt3d], dpi=40)
+    fig = r.figure('t', k2d[None], [[]], [gt3d])
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == [
+        'input 2D (Human3.6M-17)', 'camera view (3D, orthographic)',
+        'side view (camera view + 90° azimuth)']
+    cam, side = axes[1], axes[2]
+    assert side.azim - cam.azim == pytest.approx(90.0) and cam.elev == side.elev
+    # Equal scaling: a cube of +-1 m, the same box on every axis.
+    for ax in (cam, side):
+        assert ax.get_xlim3d() == ax.get_ylim3d() == ax.get_zlim3d() == (-1.0, 1.0)
+        box = ax.get_box_aspect()
+        assert np.allclose(box / box[0], 1.0)
+    assert [t.get_text() for t in cam.get_xticklabels()] == ['-1', '-0.5', '0', '0.5', '1']
+    assert [t.get_text() for t in side.get_yticklabels()] == ['-1', '-0.5', '0', '0.5', '1']
+    # 16 bones per view; left limbs blue, right limbs red, torso grey.
+    for ax in (axes[0], cam, side):
+        colours = [line.get_color() for line in ax.get_lines()]
+        assert len(colours) == 16
+        assert colours.count('tab:blue') == 6 and colours.count('tab:red') == 6
+    # A depth-only change moves the skeleton in the side view along its horizontal axis.
+    deeper = gt3d.copy()
+    deeper[14:, 2] += 0.5  # right arm (shoulder, elbow, wrist) 0.5 m further from the camera
+    side2 = r.figure('t', k2d[None], [[]], [deeper]).axes[2]
+    lines = [np.asarray(line.get_data_3d()) for line in side2.get_lines()]
+    arm = [np.asarray(line.get_data_3d()) for line in side.get_lines()]
+    moved = [np.abs(a[1] - b[1]).max() for a, b in zip(lines, arm)]
+    assert max(moved) == pytest.approx(0.5) and sorted(moved)[:13] == [0.0] * 13
+
+
+def test_renderer_gt_overlay_and_image_underlay(demo, walk):
+    k2d, gt3d = walk[0][0], walk[1][0]
+    pred = gt3d * 0.9
+    r = _renderer(demo, k2d, [pred, gt3d], dpi=40, with_gt=True, image_sizes=[(1000, 1000)])
+    fig = r.figure('t', k2d[None], [[]], [pred], [gt3d])
+    for ax in fig.axes[1:]:
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == '--']
+        assert len(dashed) == 16 and {line.get_color() for line in dashed} == {'black'}
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        'left', 'right', 'ground truth', 'low confidence (replaced)']
+    # The underlay changes the 2D panel only; the 3D panels stay pixel-identical.
+    plain = r.render('t', k2d[None], [[]], [pred], [gt3d])
+    image = np.zeros((1000, 1000, 3), np.uint8)
+    image[..., 1] = 200  # green
+    under = r.render('t', k2d[None], [[]], [pred], [gt3d], image=image)
+    assert plain.shape == under.shape == (192, 540, 3)  # 13.5 x 4.8 in at 40 dpi
+    split = int(0.36 * plain.shape[1])
+    assert (plain[30:170, split:] == under[30:170, split:]).all()
+    changed = (plain[30:170, :split] != under[30:170, :split]).any(-1)
+    assert changed.mean() > 0.3
+    centre = under[100, int(0.2 * plain.shape[1])]
+    assert centre[1] > 150 and centre[0] < 60  # the green image shows through
+    assert fig.axes[0].get_xlim() == (-0.5, 999.5)
+
+
+def _gt_with_known_error(pred: np.ndarray) -> np.ndarray:
+    """GT whose N-MPJPE to ``pred`` is known by construction: every non-root joint moved 0.1 m
+    perpendicular to itself, so the optimal scale stays 1 and the error is 16 * 0.1 / 17."""
+    p = pred - pred[:1]
+    side = np.cross(p, [0.0, 0.0, 1.0])
+    side[1:] /= np.linalg.norm(side[1:], axis=-1, keepdims=True)
+    return p + 0.1 * side
+
+
+def test_gt_panel_n_mpjpe_in_title_and_json(demo, walk, default_lift, tmp_path, monkeypatch,
+                                            capsys):
+    k2d = walk[0][:2]
+    inp = tmp_path / 'in.npz'
+    np.savez(inp, keypoints=k2d)
+    shift = np.array([0.3, -0.2, 4.0])  # GT need not be root-relative
+    gt = np.stack([0.5 * default_lift[0] + shift, _gt_with_known_error(default_lift[1]) + shift])
+    np.save(tmp_path / 'gt.npy', gt)
+    titles = []
+    render = demo.Renderer.render
+
+    def spy(self, title, *a, **kw):
+        titles.append(title)
+        return render(self, title, *a, **kw)
+
+    monkeypatch.setattr(demo.Renderer, 'render', spy)
+    out = tmp_path / 'out'
+    assert demo.main([str(inp), '--out', str(out), '--gt', str(tmp_path / 'gt.npy'),
+                      '--dpi', '40']) == 0
+    doc = json.loads((out / 'keypoints_3d.json').read_text())
+    inst = [f['instances'][0] for f in doc['frames']]
+    assert inst[0]['n_mpjpe'] == pytest.approx(0.0, abs=1e-5)
+    assert inst[0]['gt_scale'] == pytest.approx(0.5, abs=1e-5)
+    assert inst[1]['n_mpjpe'] == pytest.approx(1.6 / 17, abs=1e-5)  # 94.1 mm
+    assert inst[1]['gt_scale'] == pytest.approx(1.0, abs=1e-5)
+    assert doc['n_mpjpe_mean'] == pytest.approx(0.8 / 17, abs=1e-5)
+    assert doc['ground_truth'] == str(tmp_path / 'gt.npy')
+    assert titles[0].startswith('frame 0  |  N-MPJPE 0.0 mm  (prediction rescaled to the GT')
+    assert titles[1].startswith('frame 1  |  N-MPJPE 94.1 mm')
+    assert 'N-MPJPE vs --gt: 47.1 mm (mean of 2 poses' in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ['.mmunsup3d-output.json', 'frame_000000.png',
+                                       'frame_000001.png', 'keypoints_3d.json']
+
+
+def test_sequence_gif_with_image_folder(demo, walk, tmp_path):
+    from PIL import Image
+    inp = tmp_path / 'in.npz'
+    np.savez(inp, keypoints=walk[0][:3])
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    for i in range(3):  # sorted by name: b, c, d
+        Image.new('RGB', (1000, 1000), (40 * i, 90, 160)).save(frames / f'{"bcd"[i]}.png')
+    (frames / 'notes.txt').write_text('not an image')
+    np.savez(tmp_path / 'gt.npz', keypoints_3d=walk[1][:3])
+    out = tmp_path / 'out'
+    assert demo.main([str(inp), '--out', str(out), '--image', str(frames), '--gt',
+                      str(tmp_path / 'gt.npz'), '--video', 'gif', '--fps', '5',
+                      '--dpi', '40']) == 0
+    assert sorted(os.listdir(out)) == ['.mmunsup3d-output.json', 'animation.gif',
+                                       'frame_000000.png', 'frame_000001.png',
+                                       'frame_000002.png', 'keypoints_3d.json']
+    with Image.open(out / 'animation.gif') as gif:
+        assert gif.n_frames == 3 and gif.size == (540, 192)
+        assert gif.info['duration'] == 200
+        gif.seek(2)
+        last = np.asarray(gif.convert('RGB'))
+    png = np.asarray(Image.open(out / 'frame_000002.png').convert('RGB'))
+    assert np.abs(last.astype(int) - png).mean() < 8  # the same frame, palette-quantised
+    # The image of frame 2 (d.png, red 80) is under its 2D panel.
+    assert abs(int(png[100, 108, 0]) - 80) < 20 and abs(int(png[100, 108, 2]) - 160) < 20
+    assert json.loads((out / 'keypoints_3d.json').read_text())['animation'] == 'animation.gif'
+
+
+def test_sequence_mp4(demo, walk, tmp_path):
+    cv2 = pytest.importorskip('cv2')
+    inp = tmp_path / 'in.npz'
+    np.savez(inp, keypoints=walk[0][:3])
+    out = tmp_path / 'out'
+    assert demo.main([str(inp), '--out', str(out), '--video', 'mp4', '--dpi', '40']) == 0
+    cap = cv2.VideoCapture(str(out / 'animation.mp4'))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 3 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 540
+    cap.release()
+    # One frame: a warning, no animation.
+    one = tmp_path / 'one.npz'
+    np.savez(one, keypoints=walk[0][:1])
+    with pytest.warns(UserWarning, match='one frame; no animation written'):
+        assert demo.main([str(one), '--out', str(tmp_path / 'o1'), '--video', 'gif',
+                          '--dpi', '40']) == 0
+    assert 'animation.gif' not in os.listdir(tmp_path / 'o1')
+
+
+def test_zoo_name_checkpoint(demo, walk, default_lift, tmp_path, monkeypatch):
+    from mmunsup3d.utils.zoo import ZOO_URL_ENV, resolve_model
+    monkeypatch.delenv(ZOO_URL_ENV, raising=False)
+    monkeypatch.setenv('MMUNSUP3D_CACHE_DIR', str(tmp_path / 'cache'))
+    inp = tmp_path / 'in.npz'
+    np.savez(inp, keypoints=walk[0][:2])
+    out = tmp_path / 'out'
+    assert demo.main([str(inp), '--out', str(out), '--checkpoint', ZOO_NAME,
+                      '--dpi', '40']) == 0
+    doc = json.loads((out / 'keypoints_3d.json').read_text())
+    assert doc['checkpoint'] == ZOO_NAME and doc['config'] == resolve_model(ZOO_NAME)['config']
+    assert doc['checkpoint_file'] == str(tmp_path / 'cache' / osp.basename(
+        demo.DEFAULT_CHECKPOINT))
+    lifted = np.asarray([f['instances'][0]['keypoints_3d'] for f in doc['frames']])
+    assert np.allclose(lifted, default_lift[:2], atol=1e-5)  # the same weights
+    # Without --config a zoo checkpoint brings its own config; a zoo --config is resolved.
+    cfg, ckpt = demo.resolve_model_files(None, ZOO_CONF)
+    assert cfg == resolve_model(ZOO_CONF)['config'] and cfg.endswith(f'{ZOO_CONF}.py')
+    assert ckpt.startswith(str(tmp_path / 'cache'))
+    assert demo.resolve_model_files(ZOO_CONF, demo.DEFAULT_CHECKPOINT)[0] == cfg
+    with pytest.raises(demo.InputError, match=r'^Unknown model "no-such-model"\. Known models: '):
+        demo.run(demo.parse_args([str(inp), '--out', str(tmp_path / 'o2'), '--checkpoint',
+                                  'no-such-model']))
+    with pytest.raises(demo.InputError, match='File not found: .*missing.pth'):
+        demo.run(demo.parse_args([str(inp), '--out', str(tmp_path / 'o2'), '--checkpoint',
+                                  str(tmp_path / 'missing.pth')]))
+    assert not (tmp_path / 'o2').exists()
+
+
+def test_gt_image_and_option_errors(demo, walk, tmp_path):
+    from PIL import Image
+    inp = tmp_path / 'in.npz'
+    np.savez(inp, keypoints=walk[0][:2])
+    np.save(tmp_path / 'short.npy', np.zeros((2, 16, 3)))
+    np.save(tmp_path / 'three.npy', np.zeros((3, 17, 3)))
+    obj = np.empty(2, dtype=object)
+    np.save(tmp_path / 'obj.npy', obj, allow_pickle=True)
+    np.savez(tmp_path / 'two.npz', a=np.zeros((2, 17, 3)), b=np.zeros((2, 17, 3)))
+    (tmp_path / 'gt.json').write_text(json.dumps({'poses': []}))
+    (tmp_path / 'gt.txt').write_text('1 2 3')
+    folder = tmp_path / 'imgs'
+    folder.mkdir()
+    Image.new('RGB', (8, 8)).save(folder / 'a.png')
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    gt = ['--gt']
+    cases = [
+        (gt + [str(tmp_path / 'short.npy')],
+         r'ground truth must have shape \(N, 17, 3\) \(17 joints\), got \(2, 16, 3\)'),
+        (gt + [str(tmp_path / 'three.npy')],
+         r'holds 3 pose\(s\) but the input has 2 instance\(s\) in 2 frame\(s\)'),
+        (gt + [str(tmp_path / 'obj.npy')], 'is an object array'),
+        (gt + [str(tmp_path / 'two.npz')], r'expected an array "keypoints_3d" or a single '
+         r"array, found \['a', 'b'\]"),
+        (gt + [str(tmp_path / 'gt.json')], r'needs "keypoints_3d" \(keys \[\'poses\'\]\)'),
+        (gt + [str(tmp_path / 'gt.txt')], 'Unsupported --gt extension ".txt"'),
+        (gt + [str(tmp_path / 'nope.npy')], '--gt file not found'),
+        (['--image', str(folder)],
+         r'the folder holds 1 image\(s\) but the input has 2 frame\(s\)'),
+        (['--image', str(tmp_path / 'nope.png')], '--image not found'),
+        (['--image', str(tmp_path / 'gt.txt')], 'not an image file'),
+        (['--image', str(tmp_path / 'broken.png')], 'Cannot read image .*broken.png'),
+        (['--fps', '0'], r'--fps must be in \(0, 100\], got 0.0'),
+        (['--dpi', '5'], r'--dpi must be in \[20, 600\], got 5'),
+    ]
+    for extra, msg in cases:
+        dest = tmp_path / 'out'
+        with pytest.raises(demo.InputError, match=msg):
+            demo.run(demo.parse_args([str(inp), '--out', str(dest)] + extra))
+        assert not dest.exists(), extra
+    # --out may not be the folder of the --image frames (nor hold the --gt file).
+    with pytest.raises(demo.InputError, match='holds the input'):
+        demo.run(demo.parse_args([str(inp), '--out', str(folder), '--image', str(folder),
+                                  '--overwrite']))
+    assert os.listdir(folder) == ['a.png']
