@@ -10,6 +10,7 @@ register_config_scope()
 # Importing the package registers every component into MMPose's registries, so
 # ``custom_imports=dict(imports=['mmunsup3d'])`` is enough in a config.
 from . import apis, codecs, datasets, engine, evaluation, models, registry, utils  # noqa: E402,F401
+from . import visualization  # noqa: E402,F401  (Matplotlib >= 3.10 shim for MMPose's visualizers)
 
 __all__ = [
     '__version__', 'apis', 'codecs', 'datasets', 'engine', 'evaluation', 'models', 'registry',

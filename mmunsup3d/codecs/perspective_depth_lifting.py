@@ -28,7 +28,9 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
     Encoding (data pipeline, ``GenerateTarget``):
 
     - ``keypoint_labels``: ``(K*2, 1)`` normalised 2D, the network input (packed into
-      ``inputs`` by ``PackPoseInputs``; same layout as ``ImagePoseLifting``);
+      ``inputs`` by ``PackPoseInputs``; same layout as ``ImagePoseLifting``); with
+      ``concat_vis=True`` ``(K*3, 1)``: ``(x, y, score)`` per joint for a confidence-aware
+      lifter (``ResidualLifter(in_channels=3)``), the score being ``keypoints_visible``;
     - ``norm_keypoints_2d``: ``(1, K, 2)`` the same normalised pose, needed again to decode
       (list it in ``PackPoseInputs.meta_keys``);
     - ``lifting_target_label`` / ``lifting_target_weight``: root-relative 3D target ``(1, K, 3)``
@@ -43,6 +45,15 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
 
     Only single frames are supported (``T = 1``), as the residual lifter is a per-frame model.
 
+    2D confidences travel as MMPose's lifting pipelines carry them: MMPose's mocap datasets
+    put the third column of the 2D keypoints (``part[..., 2]``, or the detector score of
+    ``keypoint_2d_src='detection'``) into ``keypoints_visible``, and MMPose's own
+    ``MotionBERTLabel(concat_vis=True)`` appends it to the network input; ``concat_vis`` here
+    does the same, in the joint-major layout ``Unsup3DLifter.lift`` feeds its lifter
+    (``cat([x, scores[..., None]], -1)``). MMPose's inference APIs
+    (``inference_pose_lifter_model``, ``Pose3DInferencer``) set ``keypoints_visible`` to ones,
+    so there a confidence-aware lifter sees score 1 (as ``lift_keypoints`` without scores).
+
     Args:
         num_keypoints: number of joints K (Human3.6M-17 order for the shipped models).
         root_index: root joint (pelvis).
@@ -53,6 +64,8 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
         output_head_root: if set, decoded poses are rescaled so that the head-root distance
             equals it (metres), as ``Unsup3DLifter.test_cfg.output_head_root``; ``None`` keeps
             model units.
+        concat_vis: append ``keypoints_visible`` (scores in ``[0, 1]``) to each joint of the
+            network input, for lifters with ``in_channels=3`` (name as ``MotionBERTLabel``'s).
     """
 
     auxiliary_encode_keys = {'lifting_target', 'lifting_target_visible'}
@@ -73,7 +86,8 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
                  depth_offset: float = 10.0,
                  min_depth: float = 1.0,
                  scale_mode: str = 'head',
-                 output_head_root: Optional[float] = None) -> None:
+                 output_head_root: Optional[float] = None,
+                 concat_vis: bool = False) -> None:
         super().__init__()
         if not 0 <= root_index < num_keypoints or not 0 <= head_index < num_keypoints:
             raise ValueError(f'root_index ({root_index}) and head_index ({head_index}) must be '
@@ -91,6 +105,7 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
         self.min_depth = float(min_depth)
         self.scale_mode = scale_mode
         self.output_head_root = output_head_root
+        self.concat_vis = bool(concat_vis)
 
     # ------------------------------------------------------------------ torch helpers
     def normalize(self, keypoints: Tensor) -> Tensor:
@@ -127,12 +142,18 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
 
         Args:
             keypoints: ``(1, K, 2)`` image-plane 2D keypoints (pixels or any unit).
-            keypoints_visible: ``(1, K)`` visibilities (passed through).
+            keypoints_visible: ``(1, K)`` (or ``(K,)`` / ``(1, K, 1)``) visibilities or 2D
+                scores, ones if ``None``; passed through, and with ``concat_vis`` the third
+                input channel (then they must be finite and in ``[0, 1]``).
             lifting_target: optional ``(1, K, 3)`` camera-frame 3D (metres).
             lifting_target_visible: optional ``(1, K)`` or ``(1, K, 1)`` 3D visibilities.
 
         Returns:
             Encoded items, see the class documentation.
+
+        Raises:
+            ValueError: keypoints not of shape ``(1, K, 2)``; ``keypoints_visible`` not ``K``
+                values per frame, or (``concat_vis``) non-finite or outside ``[0, 1]``.
         """
         kpts = np.asarray(keypoints, dtype=np.float32)
         if kpts.ndim == 2:
@@ -145,7 +166,23 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
                              f'got {kpts.shape[0]} frames')
         if keypoints_visible is None:
             keypoints_visible = np.ones(kpts.shape[:2], dtype=np.float32)
+        vis = np.asarray(keypoints_visible, dtype=np.float32)
+        if vis.size != self.num_keypoints:
+            raise ValueError(f'{type(self).__name__} expects keypoints_visible with '
+                             f'{self.num_keypoints} values (shape (1, {self.num_keypoints})), '
+                             f'got shape {np.shape(keypoints_visible)}')
+        vis = vis.reshape(1, self.num_keypoints)
         norm = self.normalize(torch.from_numpy(kpts)).numpy()  # (1, K, 2)
+        net_in = norm
+        if self.concat_vis:
+            # The lifter was trained on scores in [0, 1] (lift_keypoints enforces the same).
+            bad = ~np.isfinite(vis) | (vis < 0.0) | (vis > 1.0)
+            if bad.any():
+                j = int(np.flatnonzero(bad[0])[0])
+                raise ValueError(f'{type(self).__name__}(concat_vis=True): keypoints_visible '
+                                 f'are the lifter\'s 2D scores and must be finite and in '
+                                 f'[0, 1]; joint {j} has {float(vis[0, j]):g}')
+            net_in = np.concatenate([norm, vis[..., None]], -1)  # (1, K, 3)
 
         if lifting_target is None:
             target = np.zeros((1, self.num_keypoints, 3), dtype=np.float32)
@@ -159,8 +196,9 @@ class PerspectiveDepthLifting(BaseKeypointCodec):
                     1, self.num_keypoints)
         root = target[:, self.root_index]  # (1, 3)
         return dict(
-            # (T, K, C) -> (K * C, T): joint-major, as ImagePoseLifting packs lifting inputs.
-            keypoint_labels=norm.transpose(1, 2, 0).reshape(-1, 1),
+            # (T, K, C) -> (K * C, T): joint-major, as ImagePoseLifting packs lifting inputs
+            # (and as ResidualLifter flattens (B, K, C)).
+            keypoint_labels=net_in.transpose(1, 2, 0).reshape(-1, 1),
             keypoint_labels_visible=keypoints_visible,
             norm_keypoints_2d=norm,
             lifting_target_label=target - root[:, None],

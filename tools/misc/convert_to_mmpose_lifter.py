@@ -15,6 +15,14 @@ discriminator(s) and optimizer states are dropped.
 
 Without ``--config`` the training config stored in the checkpoint's ``meta.cfg`` (written by
 MMEngine's Runner) is used. ``--out-config`` defaults to ``OUT_CKPT`` with a ``.py`` suffix.
+
+The output config is what MMPose's tools read, as they are: ``init_model`` /
+``inference_pose_lifter_model``, ``MMPoseInferencer(pose3d=CONFIG, pose3d_weights=CKPT)`` /
+``Pose3DInferencer`` (``test_dataloader.dataset``: ``pipeline``, ``seq_len``, ``causal``;
+``visualizer``: MMPose's ``Pose3dLocalVisualizer``; the Human3.6M ``dataset_meta`` with its
+``stats_info`` is stored in the checkpoint) and ``tools/test.py``. Confidence-aware lifters
+(``in_channels=3``) get a codec with ``concat_vis=True``: the 2D scores are read from
+``keypoints_visible``, where MMPose's mocap datasets put them.
 """
 import argparse
 import os
@@ -24,11 +32,19 @@ from typing import Dict, Optional
 import torch
 from mmengine.config import Config
 
-# Modules the generated config must import to build the converted model.
-CUSTOM_IMPORTS = ['mmunsup3d', 'mmunsup3d.codecs', 'mmunsup3d.models.heads']
-# Runtime settings copied from the source config when present.
-RUNTIME_KEYS = ('default_hooks', 'env_cfg', 'vis_backends', 'visualizer', 'log_processor',
-                'log_level', 'randomness')
+# Modules the generated config must import to build the converted model, and the Matplotlib
+# shim MMPose's 3D visualizer needs with Matplotlib >= 3.10 (listed so that a pure-MMPose
+# process, which never imports mmunsup3d itself, gets it).
+CUSTOM_IMPORTS = ['mmunsup3d', 'mmunsup3d.codecs', 'mmunsup3d.models.heads',
+                  'mmunsup3d.visualization']
+# Runtime settings copied from the source config when present. The visualizer is not: the
+# source's MMEngine ``Visualizer`` lacks ``set_dataset_meta``, which MMPose's inferencers call.
+RUNTIME_KEYS = ('default_hooks', 'env_cfg', 'log_processor', 'log_level', 'randomness')
+# MMPose's 3D pose visualizer, as in MMPose's body_3d_keypoint configs.
+VIS_BACKENDS = [dict(type='LocalVisBackend')]
+VISUALIZER = dict(type='Pose3dLocalVisualizer', name='visualizer', vis_backends=VIS_BACKENDS)
+# Channels per joint of the lifters that can be converted: (x, y), or (x, y, score).
+CONVERTIBLE_IN_CHANNELS = (2, 3)
 # Lifter arguments carried over to the backbone.
 LIFTER_KEYS = ('num_keypoints', 'in_channels', 'width', 'num_blocks', 'dropout', 'use_bn')
 # ``PackPoseInputs`` meta keys: MMPose's lifting keys plus the normalised 2D input.
@@ -72,7 +88,9 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
 
     Returns:
         A config with ``model``, ``codec``, test/val pipelines, dataloaders (MMPose's
-        ``Human36mDataset``), ``MPJPE`` evaluators and the source runtime settings.
+        ``Human36mDataset``), ``MPJPE`` evaluators, MMPose's ``Pose3dLocalVisualizer`` and
+        the source runtime settings. A lifter with ``in_channels=3`` gets a codec with
+        ``concat_vis=True`` (scores from ``keypoints_visible``).
 
     Raises:
         ValueError: the source model cannot be expressed as a ``PoseLifter``.
@@ -85,9 +103,11 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
     if lifter.get('type') != 'ResidualLifter':
         raise ValueError(f'Only ResidualLifter lifters can be converted, got '
                          f'{lifter.get("type")!r}')
-    if lifter.get('in_channels', 2) != 2:
-        raise ValueError('Only lifters of 2D keypoints (in_channels=2) can be converted, got '
-                         f'in_channels={lifter.get("in_channels")}')
+    in_channels = lifter.get('in_channels', 2)
+    if in_channels not in CONVERTIBLE_IN_CHANNELS:
+        raise ValueError('Only lifters of (x, y) (in_channels=2) or (x, y, score) '
+                         f'(in_channels=3) keypoints can be converted, got '
+                         f'in_channels={in_channels!r}')
     num_keypoints = lifter.get('num_keypoints', model.get('num_keypoints', 17))
     if num_keypoints != model.get('num_keypoints', 17):
         raise ValueError(f'lifter.num_keypoints ({num_keypoints}) != model.num_keypoints '
@@ -104,7 +124,9 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
         depth_offset=float(model.get('depth_offset', 10.0)),
         min_depth=float(model.get('min_depth', 1.0)),
         scale_mode=model.get('scale_mode', 'head'),
-        output_head_root=(model.get('test_cfg') or {}).get('output_head_root'))
+        output_head_root=(model.get('test_cfg') or {}).get('output_head_root'),
+        # The score channel is MMPose's keypoints_visible (see PerspectiveDepthLifting).
+        concat_vis=in_channels == 3)
     pipeline = [
         dict(type='GenerateTarget', encoder=codec),
         dict(type='PackPoseInputs', meta_keys=META_KEYS),
@@ -129,6 +151,7 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
         default_scope='mmpose',
         custom_imports=dict(imports=list(CUSTOM_IMPORTS), allow_failed_imports=False),
         data_root=data_root,
+        dataset_type='Human36mDataset',
         codec=codec,
         model=dict(
             type='PoseLifter',
@@ -142,6 +165,8 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
         test_evaluator=evaluator,
         val_cfg=dict(type='ValLoop'),
         test_cfg=dict(type='TestLoop'),
+        vis_backends=VIS_BACKENDS,
+        visualizer=VISUALIZER,
     )
     for key in RUNTIME_KEYS:
         if key in src:
