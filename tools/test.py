@@ -1,6 +1,13 @@
 """Evaluate a model: ``python tools/test.py CONFIG CHECKPOINT`` (prints mm tables).
 
-``CHECKPOINT`` may be ``none`` for parameter-free baselines (e.g. the flat-depth config).
+``CHECKPOINT`` is a file, a zoo name (``mmunsup3d.utils.zoo.list_models()``, e.g.
+``unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap``) or an ``http(s)://`` / ``file://`` URL;
+names and URLs are downloaded (or taken from the cache) and sha256-verified first, as
+``mmunsup3d.apis.init_lifter`` does. ``none`` is for parameter-free baselines (e.g. the
+flat-depth config). A zoo model on Human3.6M-format data, in one command::
+
+    python tools/test.py configs/unsup3d/zoo_h36m/<zoo name>_h36m.py <zoo name> \
+        --cfg-options data_root=data/h36m/
 
 The checkpoint is loaded here, not by MMEngine (whose ``load_from`` is non-strict and only
 warns): safely (``weights_only=True`` with the allow-list, whatever
@@ -13,6 +20,7 @@ import argparse
 import json
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import get_rank
@@ -22,7 +30,8 @@ from mmengine.runner import Runner
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a lifter')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file, or "none"')
+    parser.add_argument('checkpoint',
+                        help='checkpoint file, zoo name, http(s)/file URL, or "none"')
     parser.add_argument('--work-dir', help='the dir to save evaluation results')
     parser.add_argument('--out', help='write the metrics (metres) to this JSON file')
     parser.add_argument(
@@ -35,6 +44,33 @@ def parse_args() -> argparse.Namespace:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def resolve_checkpoint(value: str) -> Optional[str]:
+    """The local checkpoint file ``value`` names (``None`` for ``"none"``).
+
+    An existing path is used as it is; an ``http(s)://`` / ``file://`` URL or a zoo name is
+    resolved by :func:`mmunsup3d.utils.zoo.download_checkpoint` (cached, sha256-verified).
+    Loading stays safe either way: the file is unpickled by ``safe_torch_load`` afterwards.
+
+    Raises:
+        FileNotFoundError: neither a file, nor a URL, nor a zoo name (the message lists the
+            zoo names).
+        DownloadError, KeyError, ValueError: see ``download_checkpoint``.
+    """
+    if value.lower() == 'none':
+        return None
+    if osp.exists(value):
+        return value
+    from mmunsup3d.utils.zoo import download_checkpoint, list_models
+    if '://' in value:
+        return download_checkpoint(value)
+    names = list_models()
+    if value in names:
+        return download_checkpoint(value)
+    raise FileNotFoundError(f'Checkpoint not found: {value} is not a file, not an http(s):// '
+                            f'or file:// URL and not a zoo name (zoo names: '
+                            f'{", ".join(names)})')
 
 
 def main() -> None:
@@ -52,7 +88,7 @@ def main() -> None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    checkpoint = resolve_checkpoint(args.checkpoint)
     # Unpickled (safely) before the Runner exists: an unsafe or corrupt file is refused before
     # anything is set up or written to work_dir.
     ckpt = safe_torch_load(checkpoint, map_location='cpu') if checkpoint is not None else None

@@ -82,6 +82,14 @@ def parse_h36m_videos(imgnames: np.ndarray) -> Tuple[np.ndarray, List[Tuple[str,
     return stem_video[stem_id], video_keys
 
 
+def _sorted_subjects(subjects) -> List[str]:
+    """Subject names in numeric order (S1, S5, ..., S9, S11), others after them."""
+    def key(name: str):
+        digits = name[1:]
+        return (0, int(digits), name) if digits.isdigit() else (1, 0, name)
+    return sorted(subjects, key=key)
+
+
 class VideoWindows:
     """MMPose's Human3.6M windows as arrays: frames sorted by video, windows as anchors.
 
@@ -431,7 +439,16 @@ class H36MLiftingDataset(PoseArrayDataset):
         window_max = frame_max[win.frames(anchors, 0)]
         for j in range(1, self.seq_len):  # a loop over window frames, not over 1.5 M windows
             np.maximum(window_max, frame_max[win.frames(anchors, j)], out=window_max)
+        num_windows = len(anchors)
         anchors = anchors[~(window_max <= 0)]  # NaN stays, as in MMPose (and fails below)
+        if not len(anchors):
+            raise self._no_samples(
+                'before any selection',
+                f'{num_windows} window(s) of seq_len={self.seq_len}, seq_step={self.seq_step} '
+                f'(subset_frac={self.subset_frac}), {num_windows} of them dropped because all '
+                'their 2D keypoints are <= 0' if num_windows else
+                f'no window of seq_len={self.seq_len}, seq_step={self.seq_step} fits in any '
+                'video')
 
         # Extra selections: subjects, then MMPose's `indices`.
         anchor_video = win.video[anchors]
@@ -442,13 +459,28 @@ class H36MLiftingDataset(PoseArrayDataset):
                 print_log(f'H36MLiftingDataset: subject(s) {absent} not in {self.ann_file}',
                           logger='current', level=30)
             keep_video = np.array([k[0] in self.subjects for k in self.video_keys], dtype=bool)
+            kept_subjects = _sorted_subjects({self.video_keys[v][0] for v in
+                                              np.unique(anchor_video).tolist()})
             anchors = anchors[keep_video[anchor_video]]
+            if not len(anchors):
+                raise self._no_samples(
+                    'after the subject filter',
+                    f'subjects={self.subjects} keeps none of its {len(anchor_video)} sample(s)'
+                    + (f' (subset_frac={self.subset_frac} kept windows of subjects '
+                       f'{kept_subjects} only)' if self.subset_frac < 1.0 else '')
+                    + '; pass subjects=None (dataset.subjects) or an annotation file of those '
+                    'subjects')
         if self.indices is not None:
+            num_rows = len(anchors)
             if isinstance(self.indices, int):
                 anchors = anchors[:self.indices] if self.indices >= 0 else \
                     anchors[self.indices:]
             else:
                 anchors = anchors[np.asarray(self.indices, dtype=np.int64)]
+            if not len(anchors):
+                raise self._no_samples('after the indices selection',
+                                       f'indices={self.indices!r} selects none of its '
+                                       f'{num_rows} sample(s)')
         self.windows = win
         self.anchors = anchors
         self.row_video = win.video[anchors].astype(np.int32)
@@ -500,6 +532,13 @@ class H36MLiftingDataset(PoseArrayDataset):
             logger='current')
         ann.close()  # nothing refers to the file any more (the dataset stays picklable)
         return arrays
+
+    def _no_samples(self, step: str, detail: str) -> ValueError:
+        """The error for an empty selection: which step emptied it, and what the file holds."""
+        subjects = _sorted_subjects({k[0] for k in self.video_keys})
+        actions = sorted({k[1].split('_')[0] for k in self.video_keys})
+        return ValueError(f'H36MLiftingDataset: no samples in {self.ann_file} {step}: {detail}. '
+                          f'The file holds subjects {subjects} and actions {actions}')
 
     # ----------------------------------------------------------------- introspection
     def window_frames(self, rows: Optional[np.ndarray] = None) -> np.ndarray:

@@ -315,6 +315,60 @@ def _format_keys(keys: Sequence[str], limit: int = 10) -> str:
     return shown + (f', ... ({len(keys) - limit} more)' if len(keys) > limit else '')
 
 
+def _residual_lifter_hint(module: nn.Module, own: Mapping[str, Any], given: Mapping[str, Any],
+                          prefix: str) -> Optional[str]:
+    """The config options that build the ``ResidualLifter`` whose weights ``given`` holds.
+
+    Read from the checkpoint's shapes under ``prefix`` (``'lifter.'``): ``stem.0.weight`` is
+    ``(width, J * in_channels)``, ``blocks.<i>.*`` count the residual blocks and
+    ``stem.1.*`` is the BatchNorm (``use_bn``); ``J`` is the model's (the skeleton comes from
+    the config). The option names are the config path of the submodule, ``model.<prefix>``.
+
+    Returns:
+        A message line naming the options (all of ``width``, ``num_blocks``, ``in_channels``,
+        plus ``use_bn`` where it differs), or ``None`` when either side is not a residual
+        lifter or the checkpoint's lifter already has the model's hyper-parameters (the
+        mismatch is then something these options cannot fix).
+    """
+    key = prefix + 'stem.0.weight'
+    stem, own_stem = given.get(key), own.get(key)
+    if not prefix or not isinstance(stem, torch.Tensor) or stem.ndim != 2 or \
+            not isinstance(own_stem, torch.Tensor) or own_stem.ndim != 2:
+        return None
+    try:
+        lifter = module.get_submodule(prefix[:-1])
+    except AttributeError:
+        return None
+    joints = int(getattr(lifter, 'num_keypoints', 0) or 0)
+    block_re = re.compile(re.escape(prefix) + r'blocks\.(\d+)\.')
+
+    def arch(state: Mapping[str, Any]) -> Dict[str, Any]:
+        width, features = state[key].shape
+        blocks = {int(m.group(1)) for m in map(block_re.match, state) if m}
+        found = dict(width=int(width), num_blocks=max(blocks) + 1 if blocks else 0)
+        if joints and features % joints == 0:
+            found['in_channels'] = int(features // joints)
+        found['use_bn'] = prefix + 'stem.1.running_mean' in state
+        return found
+
+    ckpt_arch, model_arch = arch(given), arch(own)
+    if ckpt_arch == model_arch:
+        return None
+    names = ['width', 'num_blocks', 'in_channels'] + (
+        ['use_bn'] if ckpt_arch['use_bn'] != model_arch['use_bn'] else [])
+
+    def listed(found: Dict[str, Any]) -> str:
+        return ', '.join(f'{n}={found[n]}' for n in names if n in found)
+
+    options = {f'model.{prefix}{n}': ckpt_arch[n] for n in names if n in ckpt_arch}
+    cli = ' '.join(f'{k}={v}' for k, v in options.items())
+    api = ', '.join(f'{k!r}: {v!r}' for k, v in options.items())
+    return (f'the checkpoint holds a ResidualLifter with {listed(ckpt_arch)} (the model: '
+            f'{listed(model_arch)}); build that lifter with --cfg-options {cli} '
+            f'(tools/test.py, tools/train.py; cfg_options={{{api}}} for '
+            'mmunsup3d.apis.init_lifter)')
+
+
 def load_state_dict_strict(module: nn.Module,
                            state_dict: Mapping[str, Any],
                            prefixes: Optional[Sequence[str]] = ('lifter.', ),
@@ -335,7 +389,11 @@ def load_state_dict_strict(module: nn.Module,
 
     Raises:
         CheckpointMismatchError: listing the missing keys, the unexpected keys and each
-            mis-shaped key with the checkpoint's and the model's shape.
+            mis-shaped key with the checkpoint's and the model's shape; when a residual lifter
+            of another width / depth / input channels is the cause, also the exact
+            ``--cfg-options model.lifter.width=... model.lifter.num_blocks=...
+            model.lifter.in_channels=...`` that build the checkpoint's lifter (read from its
+            shapes).
     """
     module = _bare(module)
     prefixes = tuple(p if p == '' or p.endswith('.') else p + '.' for p in (prefixes or ('', )))
@@ -377,9 +435,11 @@ def load_state_dict_strict(module: nn.Module,
     if problems:
         scope = 'all keys' if prefixes == ('', ) else 'keys under ' + ', '.join(
             repr(p) for p in prefixes)
+        hints = [h for h in (_residual_lifter_hint(module, own, given, p) for p in prefixes)
+                 if h]
         raise CheckpointMismatchError(
             f'Checkpoint {source} does not fit the model ({scope}; does the config match '
-            'the checkpoint?):\n  ' + '\n  '.join(problems))
+            'the checkpoint?):\n  ' + '\n  '.join(problems + hints))
     # Keys outside ``prefixes`` keep the model's own values, so the load is complete and
     # strict (MMEngine's loader, which also unwraps nested DDP wrappers).
     from mmengine.runner.checkpoint import load_state_dict

@@ -331,6 +331,30 @@ def test_clear_errors(h36m_root, tmp_path):
         _ours(h36m_root, TEST, camera_param_file=str(cams))
 
 
+
+def test_no_samples_errors_name_the_selection_and_the_file(h36m_root):
+    all_actions = str(sorted(ACTIONS))
+    # The test split's subject filter on a file of other subjects (a data root without S9/S11).
+    with pytest.raises(ValueError) as excinfo:
+        _ours(h36m_root, TRAIN, subjects=['S9', 'S11'], test_mode=True)
+    assert str(excinfo.value) == (
+        f'H36MLiftingDataset: no samples in {osp.join(h36m_root, TRAIN)} after the subject '
+        "filter: subjects=['S9', 'S11'] keeps none of its 7140 sample(s); pass subjects=None "
+        '(dataset.subjects) or an annotation file of those subjects. The file holds subjects '
+        f"['S1', 'S5', 'S6', 'S7', 'S8'] and actions {all_actions}")
+    # With subset_frac, the subjects of the kept slice are named too.
+    with pytest.raises(ValueError, match=r"subjects=\['S9'\] keeps none of its 100 sample\(s\) "
+                                         r"\(subset_frac=0\.05 kept windows of subjects "
+                                         r"\['S11'\] only\)"):
+        _ours(h36m_root, TEST, subjects=['S9'], subset_frac=0.05)
+    with pytest.raises(ValueError, match=r'after the indices selection: indices=\[\] selects '
+                                         r"none of its 2008 sample\(s\)\. The file holds "
+                                         r"subjects \['S9', 'S11'\]"):
+        _ours(h36m_root, TEST, indices=[])
+    with pytest.raises(ValueError, match=r'before any selection: no window of seq_len=100000, '
+                                         r'seq_step=1 fits in any video'):
+        _ours(h36m_root, TEST, seq_len=100000)
+
 # --------------------------------------------------------------------------- end to end
 def test_unsup3d_h36m_config_trains_and_tests(h36m_root, train_set, tmp_path):
     from mmengine.config import Config
