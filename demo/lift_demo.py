@@ -19,7 +19,7 @@ Usage::
   row is one frame holding one instance.
 
 ``--checkpoint`` is a file, an ``http(s)://`` / ``file://`` URL or a model-zoo name
-(``python tools/misc/list_models.py`` or :func:`mmunsup3d.utils.zoo.list_models`), resolved
+(``python -m mmunsup3d list`` or :func:`mmunsup3d.utils.zoo.list_models`), resolved
 as :func:`mmunsup3d.apis.init_lifter` does: downloaded into the checkpoint cache and verified
 against its sha256. With a zoo name and no ``--config`` the entry's own config is used.
 
@@ -87,7 +87,7 @@ DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
                           'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
 DEFAULT_CHECKPOINT = osp.join(
     REPO, 'checkpoints',
-    'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261125-ab4cf0ac.pth')
+    'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261201-8530f3ac.pth')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 # One frame: (frame_id, keypoints (K, 17, 2), scores (K, 17) or None), Human3.6M order.

@@ -1,6 +1,8 @@
 """Command line: ``python -m mmunsup3d {list,download}``.
 
-``python -m mmunsup3d list`` prints the zoo names, one per line.
+``python -m mmunsup3d list [--names]`` prints the zoo (recommended model first): name, alias,
+N-MPJPE / P-MPJPE of its metafile, and whether a verified copy is in the download cache
+(``--names``: the names only, one per line).
 ``python -m mmunsup3d download NAME_OR_URL [--cache-dir DIR] [--timeout S] [--deadline S]
 [--max-bytes N]`` downloads (or reuses from the cache) a sha256-verified checkpoint and prints
 its local path.
@@ -15,7 +17,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m mmunsup3d',
                                      description='mmunsup3d model zoo tools')
     sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('list', help='list the model zoo names')
+    ls = sub.add_parser('list', help='list the model zoo (name, alias, metrics, cached)')
+    ls.add_argument('--names', action='store_true', help='print only the names')
+    ls.add_argument('--cache-dir', default=None, help='download cache to check')
     dl = sub.add_parser('download', help='download a verified checkpoint, print its path')
     dl.add_argument('name', help='zoo name or http(s):// / file:// URL')
     dl.add_argument('--cache-dir', default=None,
@@ -32,11 +36,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                     '$MMUNSUP3D_DOWNLOAD_MAX_BYTES or 1 GiB)')
     args = parser.parse_args(argv)
 
-    from .utils.zoo import download_checkpoint, list_models
+    from .utils.zoo import download_checkpoint, list_models, zoo_table
     try:
-        if args.command == 'list':
+        if args.command == 'list' and args.names:
             for name in list_models():
                 print(name)
+        elif args.command == 'list':
+            print(_format_table(zoo_table(args.cache_dir)))
         else:
             print(download_checkpoint(args.name, cache_dir=args.cache_dir, timeout=args.timeout,
                                       deadline=args.deadline, max_bytes=args.max_bytes))
@@ -45,6 +51,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {msg}', file=sys.stderr)
         return 1
     return 0
+
+
+def _format_table(rows: List[dict]) -> str:
+    """Aligned text table of :func:`mmunsup3d.utils.zoo.zoo_table` rows."""
+    head = ('name', 'alias', 'N-MPJPE', 'P-MPJPE', 'cached', 'committed')
+    body = []
+    for i, r in enumerate(rows):
+        m = r['metrics']
+        body.append((r['name'] + (' (recommended)' if i == 0 else ''),
+                     ', '.join(r['aliases']) or '-',
+                     f"{m['N-MPJPE']:.1f}" if 'N-MPJPE' in m else '-',
+                     f"{m['P-MPJPE']:.1f}" if 'P-MPJPE' in m else '-',
+                     'yes' if r['cached'] else 'no', 'yes' if r['committed'] else 'no'))
+    widths = [max(len(x[c]) for x in [head] + body) for c in range(len(head))]
+    lines = ['  '.join(x[c].ljust(widths[c]) for c in range(len(head))).rstrip()
+             for x in [head] + body]
+    return '\n'.join(lines + ['(mm on the embedded motion capture, tail split; cached: a verified '
+                               'copy in the download cache; committed: a copy in this checkout)'])
 
 
 if __name__ == '__main__':

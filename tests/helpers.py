@@ -65,3 +65,11 @@ def standing_pose(knee_forward: float = 0.1) -> 'torch.Tensor':
         'left_wrist': (0.25, 0.0, 0.0), 'right_shoulder': (-0.2, -0.5, 0.0),
         'right_elbow': (-0.25, -0.25, 0.0), 'right_wrist': (-0.25, 0.0, 0.0)}
     return torch.tensor([p[n] for n in H36M_KEYPOINT_NAMES], dtype=torch.float64)
+
+
+def committed_weights(entry: dict) -> str:
+    """Path of the committed copy of a metafile entry's ``Weights`` URL
+    (``checkpoints/<file name>``)."""
+    import urllib.parse
+    name = osp.basename(urllib.parse.urlparse(entry['Weights']).path)
+    return osp.join(REPO, 'checkpoints', name)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import REPO
+from helpers import REPO, committed_weights
 from mmunsup3d.apis import init_lifter, lift_keypoints
 from mmunsup3d.datasets import MocapProjectionDataset
 
@@ -31,7 +31,7 @@ def _models():
 
 
 MODELS = _models()
-COMMITTED = [m for m in MODELS if osp.isfile(osp.join(REPO, m['Weights']))]
+COMMITTED = [m for m in MODELS if osp.isfile(committed_weights(m))]
 
 
 def test_index_lists_models_with_committed_weights():
@@ -48,7 +48,7 @@ def test_entry_config_builds_and_hash_matches(entry):
     assert re.fullmatch(r'[0-9a-f]{64}', sha)
     # OpenMMLab naming: <name>_<YYYYMMDD>-<sha256[:8]>.pth
     assert osp.basename(entry['Weights']).endswith(f'-{sha[:8]}.pth')
-    path = osp.join(REPO, entry['Weights'])
+    path = committed_weights(entry)
     if osp.isfile(path):
         assert _sha256(path) == sha
         assert osp.getsize(path) <= 5 * 1024 * 1024
@@ -71,7 +71,7 @@ def _nmpjpe(pred, gt):
 
 @pytest.mark.parametrize('entry', COMMITTED, ids=lambda m: m['Name'])
 def test_committed_model_beats_flat_depth_on_held_out_mocap(entry):
-    model = init_lifter(osp.join(REPO, entry['Config']), osp.join(REPO, entry['Weights']))
+    model = init_lifter(osp.join(REPO, entry['Config']), committed_weights(entry))
     test = MocapProjectionDataset(split='test')
     kpts, gt = test.arrays['keypoints_2d'], test.arrays['keypoints_3d']
     pred = lift_keypoints(model, kpts)
@@ -82,3 +82,29 @@ def test_committed_model_beats_flat_depth_on_held_out_mocap(entry):
     # The number in the metafile is what this checkpoint gives (fp16 weights: 0.5 mm slack).
     listed = entry['Results'][0]['Metrics']['N-MPJPE']
     assert abs(ours - listed) < 0.5, (ours, listed)
+
+
+def test_metafile_follows_mmpose_conventions():
+    from mmunsup3d.utils.zoo import ZOO_BASE_URL, resolve_model
+    aliases = []
+    for entry in MODELS:
+        # MMPose puts URLs in Weights: the zoo's base URL + the committed file's name.
+        name = osp.basename(entry['Weights'])
+        assert entry['Weights'] == f'{ZOO_BASE_URL}/{name}'
+        assert osp.isfile(committed_weights(entry)), name
+        assert osp.isfile(osp.join(REPO, entry['README']))
+        alias = entry['Alias']
+        aliases += [alias] if isinstance(alias, str) else list(alias)
+        assert resolve_model(aliases[-1])['name'] == entry['Name']
+    assert len(aliases) == len(set(aliases)), aliases
+    # The first entry is the recommended one, and the docs say so.
+    first = MODELS[0]
+    for doc in ('README.md', 'model_zoo.md'):
+        text = open(osp.join(REPO, doc)).read()
+        assert f'recommended' in text and first['Name'] in text, doc
+
+
+def test_unknown_alias_lists_names_and_aliases():
+    from mmunsup3d.utils.zoo import resolve_model
+    with pytest.raises(KeyError, match=r'Unknown model "unsup3d-nope".*\(alias unsup3d\)'):
+        resolve_model('unsup3d-nope')

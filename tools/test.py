@@ -50,7 +50,8 @@ def resolve_checkpoint(value: str) -> Optional[str]:
     """The local checkpoint file ``value`` names (``None`` for ``"none"``).
 
     An existing path is used as it is; an ``http(s)://`` / ``file://`` URL or a zoo name is
-    resolved by :func:`mmunsup3d.utils.zoo.download_checkpoint` (cached, sha256-verified).
+    resolved by :func:`mmunsup3d.utils.zoo.download_checkpoint` (cached, sha256-verified); zoo
+    aliases (``unsup3d``) work too.
     Loading stays safe either way: the file is unpickled by ``safe_torch_load`` afterwards.
 
     Raises:
@@ -62,15 +63,16 @@ def resolve_checkpoint(value: str) -> Optional[str]:
         return None
     if osp.exists(value):
         return value
-    from mmunsup3d.utils.zoo import download_checkpoint, list_models
+    from mmunsup3d.utils.zoo import download_checkpoint, list_models, resolve_model
     if '://' in value:
         return download_checkpoint(value)
-    names = list_models()
-    if value in names:
-        return download_checkpoint(value)
-    raise FileNotFoundError(f'Checkpoint not found: {value} is not a file, not an http(s):// '
-                            f'or file:// URL and not a zoo name (zoo names: '
-                            f'{", ".join(names)})')
+    try:
+        resolve_model(value)  # a zoo name or alias
+    except KeyError:
+        raise FileNotFoundError(f'Checkpoint not found: {value} is not a file, not an '
+                                f'http(s):// or file:// URL and not a zoo name or alias (zoo '
+                                f'names: {", ".join(list_models())})') from None
+    return download_checkpoint(value)
 
 
 def main() -> None:

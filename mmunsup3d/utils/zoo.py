@@ -1,12 +1,14 @@
 """Model zoo: resolve zoo names from ``model-index.yml`` and download verified checkpoints.
 
-A zoo *name* (the ``Name`` of a metafile entry) resolves to a URL:
+A zoo *name* (the ``Name`` of a metafile entry, or one of its ``Alias`` names) resolves to a
+URL. As in MMPose's metafiles, ``Weights`` is a URL: :data:`ZOO_BASE_URL` followed by the file
+name. The URL used is:
 
-1. ``$MMUNSUP3D_ZOO_URL/<basename of Weights>`` when the environment variable is set (a mirror,
+1. ``$MMUNSUP3D_ZOO_URL/<file name>`` when the environment variable is set (a mirror,
    ``http(s)://`` or ``file://``);
-2. otherwise ``file://<abs path>`` of the entry's ``Weights`` when it is committed in the
-   repository (or shipped in the installed package's ``.mim``);
-3. otherwise an error.
+2. otherwise ``file://<abs path>`` of the committed copy ``checkpoints/<file name>`` in the
+   repository (or the installed package's ``.mim``), when it is there;
+3. otherwise the ``Weights`` URL itself.
 
 Every download is verified against a sha256 *before* the file is used: the full sha256 from the
 metafile for zoo names, or the ``-<8 hex>`` prefix in an OpenMMLab-style file name for plain
@@ -46,10 +48,16 @@ import yaml
 
 from .paths import project_roots
 
-__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'default_cache_dir', 'sha256sum',
-           'DownloadError', 'ZOO_URL_ENV', 'CACHE_DIR_ENV', 'DEADLINE_ENV', 'MAX_BYTES_ENV',
+__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'zoo_table', 'default_cache_dir',
+           'sha256sum', 'DownloadError', 'ZOO_BASE_URL', 'WEIGHTS_DIR', 'ZOO_URL_ENV', 'CACHE_DIR_ENV', 'DEADLINE_ENV', 'MAX_BYTES_ENV',
            'DEFAULT_DEADLINE', 'DEFAULT_MAX_BYTES']
 
+#: Where the zoo's checkpoints are published; metafile ``Weights`` are this URL + file name.
+#: Override it with a mirror through ``$MMUNSUP3D_ZOO_URL`` (machines without internet access
+#: use the copies committed under :data:`WEIGHTS_DIR`).
+ZOO_BASE_URL = 'https://github.com/mmunsup3d/mmunsup3d/releases/download/zoo'
+#: Repository folder of the committed copies of the zoo's checkpoints.
+WEIGHTS_DIR = 'checkpoints'
 ZOO_URL_ENV = 'MMUNSUP3D_ZOO_URL'
 CACHE_DIR_ENV = 'MMUNSUP3D_CACHE_DIR'
 DEADLINE_ENV = 'MMUNSUP3D_DOWNLOAD_DEADLINE'
@@ -92,46 +100,89 @@ def _load_index() -> Dict[str, dict]:
 
 
 def list_models() -> List[str]:
-    """Names of all zoo entries, sorted."""
-    return sorted(_load_index())
+    """Names of all zoo entries, in metafile order (the first is the recommended model)."""
+    return list(_load_index())
+
+
+def _aliases(entry: dict) -> List[str]:
+    alias = entry.get('Alias') or []
+    return [alias] if isinstance(alias, str) else [str(a) for a in alias]
 
 
 def resolve_model(name: str) -> dict:
-    """Look up a zoo entry by name.
+    """Look up a zoo entry by name or alias.
 
     Args:
-        name: the ``Name`` of a metafile entry.
+        name: the ``Name`` of a metafile entry, or one of its ``Alias`` names.
 
     Returns:
-        A dict with ``name``, ``config`` (absolute path), ``sha256``, ``size`` (the optional
-        ``Metadata.size`` in bytes, else ``None``), ``weights`` (the repo-relative ``Weights``
-        path), ``filename`` (its basename), ``url`` (resolved as the module doc describes, or
-        ``None`` when there is no source) and ``entry`` (the raw metafile entry).
+        A dict with ``name``, ``aliases``, ``config`` (absolute path), ``sha256``, ``size``
+        (the optional ``Metadata.size`` in bytes, else ``None``), ``weights`` (the metafile's
+        ``Weights``), ``filename`` (its basename), ``local`` (absolute path of the committed
+        copy, or ``None``), ``url`` (resolved as the module doc describes, or ``None`` when
+        there is no source) and ``entry`` (the raw metafile entry).
 
     Raises:
-        KeyError: unknown name (the message lists the known names).
+        KeyError: unknown name (the message lists the known names and aliases).
     """
     models = _load_index()
     if name not in models:
-        raise KeyError(f'Unknown model "{name}". Known models: {", ".join(sorted(models))}')
+        by_alias = [n for n, e in models.items() if name in _aliases(e)]
+        if not by_alias:
+            known = [f'{n} (alias {", ".join(_aliases(e))})' if _aliases(e) else n
+                     for n, e in models.items()]
+            raise KeyError(f'Unknown model "{name}". Known models: {", ".join(known)}')
+        name = by_alias[0]
     entry = models[name]
     root = entry.pop('_root')
     weights = entry.get('Weights')
     sha = (entry.get('Metadata') or {}).get('sha256')
     size = (entry.get('Metadata') or {}).get('size')
-    filename = osp.basename(weights) if weights else None
+    remote = bool(weights) and bool(urllib.parse.urlparse(weights).scheme)
+    filename = osp.basename(urllib.parse.urlparse(weights).path if remote else weights) \
+        if weights else None
+    local = None
+    if filename:
+        cand = osp.join(root, WEIGHTS_DIR, filename) if remote else osp.join(root, weights)
+        local = osp.abspath(cand) if osp.isfile(cand) else None
     url = None
     mirror = os.environ.get(ZOO_URL_ENV)
     if mirror and filename:
         url = f'{mirror.rstrip("/")}/{filename}'
-    elif weights and not urllib.parse.urlparse(weights).scheme:
-        local = osp.abspath(osp.join(root, weights))
-        if osp.isfile(local):
-            url = 'file://' + urllib.request.pathname2url(local)
-    elif weights:
-        url = weights  # a full URL in the metafile
-    return dict(name=name, config=osp.join(root, entry['Config']), sha256=sha, size=size,
-                weights=weights, filename=filename, url=url, entry=entry)
+    elif local:
+        url = 'file://' + urllib.request.pathname2url(local)
+    elif remote:
+        url = weights
+    return dict(name=name, aliases=_aliases(entry), config=osp.join(root, entry['Config']),
+                sha256=sha, size=size, weights=weights, filename=filename, local=local,
+                url=url, entry=entry)
+
+
+def zoo_table(cache_dir: Optional[str] = None) -> List[Dict[str, object]]:
+    """One row per zoo entry, in metafile order, for ``python -m mmunsup3d list``.
+
+    Args:
+        cache_dir: the download cache to look in (default: :func:`default_cache_dir`).
+
+    Returns:
+        Dicts with ``name``, ``aliases``, ``metrics`` (the first ``Results`` entry's
+        ``Metrics``), ``dataset`` (its ``Dataset``), ``cached`` (a verified copy is in the
+        cache) and ``committed`` (a copy is committed in the repository).
+    """
+    cache_dir = osp.abspath(osp.expanduser(cache_dir or default_cache_dir()))
+    rows = []
+    for name in list_models():
+        info = resolve_model(name)
+        results = (info['entry'].get('Results') or [{}])[0]
+        cached = False
+        if info['filename'] and info['sha256']:
+            path = osp.join(cache_dir, info['filename'])
+            cached = osp.isfile(path) and _hash_ok(sha256sum(path), info['sha256'], None)
+        rows.append(dict(name=name, aliases=info['aliases'],
+                         metrics=dict(results.get('Metrics') or {}),
+                         dataset=results.get('Dataset'), cached=cached,
+                         committed=info['local'] is not None))
+    return rows
 
 
 def default_cache_dir() -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import REPO
+from helpers import REPO, committed_weights
 from mmunsup3d.apis import init_lifter, lift_keypoints
 from mmunsup3d.datasets import MocapProjectionDataset
 
@@ -19,7 +19,7 @@ def _committed():
     index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
     for rel in index['Import']:
         for entry in yaml.safe_load(open(osp.join(REPO, rel)))['Models']:
-            if osp.isfile(osp.join(REPO, entry['Weights'])):
+            if osp.isfile(committed_weights(entry)):
                 return entry
     pytest.skip('no committed checkpoint')
 
@@ -37,7 +37,7 @@ def test_export_matches_lift_keypoints(tmp_path, monkeypatch):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert out.is_file() and sorted(p.name for p in out.parent.iterdir()) == ['lifter.onnx']
 
-    model = init_lifter(osp.join(REPO, entry['Config']), osp.join(REPO, entry['Weights']))
+    model = init_lifter(osp.join(REPO, entry['Config']), committed_weights(entry))
     kpts = MocapProjectionDataset(split='test').arrays['keypoints_2d'].astype(np.float32)
     sess = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
     (inp, ), (outp, ) = sess.get_inputs(), sess.get_outputs()
@@ -61,7 +61,7 @@ def test_export_with_head_root_rescale(tmp_path):
     spec.loader.exec_module(mod)
     cfg = Config.fromfile(osp.join(REPO, entry['Config']))
     cfg.model.test_cfg = dict(output_head_root=0.55)
-    ckpt = osp.join(REPO, entry['Weights'])
+    ckpt = committed_weights(entry)
     out = mod.export_onnx(cfg, ckpt, str(tmp_path / 'scaled.onnx'))
     model = init_lifter(cfg, ckpt)
     x = MocapProjectionDataset(split='test').arrays['keypoints_2d'][:5].astype(np.float32)
@@ -82,7 +82,7 @@ def _zoo_entries():
     index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
     return [entry for rel in index['Import']
             for entry in yaml.safe_load(open(osp.join(REPO, rel)))['Models']
-            if osp.isfile(osp.join(REPO, entry['Weights']))]
+            if osp.isfile(committed_weights(entry))]
 
 
 _ZOO = _zoo_entries()
@@ -95,7 +95,7 @@ def exported(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp('zoo_onnx')
     result = {}
     for entry in _ZOO:
-        cfg, ckpt = osp.join(REPO, entry['Config']), osp.join(REPO, entry['Weights'])
+        cfg, ckpt = osp.join(REPO, entry['Config']), committed_weights(entry)
         path = mod.export_onnx(cfg, ckpt, str(out_dir / f'{entry["Name"]}.onnx'))
         result[entry['Name']] = (init_lifter(cfg, ckpt),
                                  ort.InferenceSession(path, providers=['CPUExecutionProvider']))

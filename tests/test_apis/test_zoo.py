@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import DEMO_CONFIG, REPO
+from helpers import DEMO_CONFIG, REPO, committed_weights
 from mmunsup3d.apis import download_checkpoint, init_lifter, lift_keypoints, resolve_model
 from mmunsup3d.utils.checkpoint import UnsafeCheckpointError, safe_torch_load
 
@@ -22,16 +22,21 @@ def _entry():
     index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
     for rel in index['Import']:
         for entry in yaml.safe_load(open(osp.join(REPO, rel)))['Models']:
-            if osp.isfile(osp.join(REPO, entry['Weights'])):
+            if osp.isfile(committed_weights(entry)):
                 return entry
     pytest.skip('no committed checkpoint')
+
+
+def _all_entries():
+    index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
+    return [e for rel in index['Import'] for e in yaml.safe_load(open(osp.join(REPO, rel)))['Models']]
 
 
 ENTRY = _entry()
 NAME = ENTRY['Name']
 SHA = ENTRY['Metadata']['sha256']
 FILENAME = osp.basename(ENTRY['Weights'])
-COMMITTED = osp.join(REPO, ENTRY['Weights'])
+COMMITTED = committed_weights(ENTRY)
 
 
 def _sha256(path):
@@ -239,9 +244,26 @@ def test_cli_download_and_list(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     path = proc.stdout.strip().splitlines()[-1]
     assert path == str(cache / FILENAME) and _sha256(path) == SHA
+    empty = dict(env, MMUNSUP3D_CACHE_DIR=str(tmp_path / 'empty_cache'))
     proc = subprocess.run([sys.executable, '-m', 'mmunsup3d', 'list'], cwd=str(tmp_path),
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=empty, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and NAME in proc.stdout.split()
+    # The table: name, alias, the metafile's N-MPJPE and "cached" for the verified download.
+    row = next(line for line in proc.stdout.splitlines() if line.startswith(NAME))
+    cells = row.replace(' (recommended)', '').split()
+    metrics = ENTRY['Results'][0]['Metrics']
+    alias = ENTRY['Alias'] if isinstance(ENTRY['Alias'], str) else ENTRY['Alias'][0]
+    assert cells[:4] == [NAME, alias, f"{metrics['N-MPJPE']:.1f}", f"{metrics['P-MPJPE']:.1f}"]
+    assert cells[4:] == ['no', 'yes']  # not in the (empty) default cache; committed
+    proc = subprocess.run([sys.executable, '-m', 'mmunsup3d', 'list', '--cache-dir', str(cache)],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=300)
+    row = next(line for line in proc.stdout.splitlines() if line.startswith(NAME))
+    assert row.split()[-2:] == ['yes', 'yes']
+    proc = subprocess.run([sys.executable, '-m', 'mmunsup3d', 'list', '--names'],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.stdout.split() == [m['Name'] for m in _all_entries()]
     proc = subprocess.run([sys.executable, '-m', 'mmunsup3d', 'download', 'nope'],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True,
                           timeout=300)

@@ -47,9 +47,8 @@ def _zoo_entries() -> list:
     entries = []
     for name in list_models():
         info = resolve_model(name)
-        weights = info['weights'] or ''
-        if weights.startswith('checkpoints/') and osp.isfile(osp.join(REPO, weights)):
-            entries.append((name, info['config'], osp.join(REPO, weights)))
+        if info['local']:
+            entries.append((name, info['config'], info['local']))
     return entries
 
 

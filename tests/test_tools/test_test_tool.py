@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import REPO, load_tool
+from helpers import REPO, committed_weights, load_tool
 
 TEST_NPZ = osp.join('annotation_body3d', 'fps50', 'h36m_test.npz')
 TRAIN_NPZ = osp.join('annotation_body3d', 'fps50', 'h36m_train.npz')
@@ -27,7 +27,7 @@ def _zoo():
     index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
     return [entry for rel in index['Import']
             for entry in yaml.safe_load(open(osp.join(REPO, rel)))['Models']
-            if osp.isfile(osp.join(REPO, entry['Weights']))]
+            if osp.isfile(committed_weights(entry))]
 
 
 ZOO = _zoo()
@@ -148,10 +148,10 @@ def test_resolve_checkpoint(tmp_path, monkeypatch):
     entry = ZOO[0]
     path = tool.resolve_checkpoint(entry['Name'])
     assert path.startswith(str(tmp_path / 'cache')) and \
-        open(path, 'rb').read() == open(osp.join(REPO, entry['Weights']), 'rb').read()
+        open(path, 'rb').read() == open(committed_weights(entry), 'rb').read()
     with pytest.raises(FileNotFoundError, match=r'Checkpoint not found: unsup3d_nope is not a '
                                                 r'file, not an http\(s\):// or file:// URL and '
-                                                r'not a zoo name \(zoo names: .*'
+                                                r'not a zoo name or alias \(zoo names: .*'
                                                 + entry['Name']):
         tool.resolve_checkpoint('unsup3d_nope')
 

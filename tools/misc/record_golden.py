@@ -106,7 +106,7 @@ def record_zoo() -> Dict[str, Any]:
     out = {}
     for name in list_models():
         info = resolve_model(name)
-        weights = osp.join(REPO, info['weights'])
+        weights = info['local']
         model = init_lifter(info['config'], weights)
         with torch.no_grad():
             pred = model.predict_3d(kpts, scores if model.use_scores else None)
