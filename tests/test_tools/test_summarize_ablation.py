@@ -35,6 +35,7 @@ def test_mean_and_sample_std_hand_computed():
     assert summ.mean_std([100.0, 110.0, 120.0]) == (110.0, 10.0)
     assert summ.mean_std([5.0]) == (5.0, 0.0)
     assert summ.fmt([100.0, 110.0, 120.0]) == '100.0 / 110.0 / 120.0 (**110.0 ± 10.0**)'
+    assert summ.fmt([112.44]) == '112.4'  # one run: no spread to show
 
 
 def test_table_rows_mirrored_and_chirality(tmp_path):

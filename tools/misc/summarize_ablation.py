@@ -79,7 +79,9 @@ def mean_std(values: List[float]) -> Tuple[float, float]:
 
 
 def fmt(values: List[float]) -> str:
-    """``'a / b / c (**mean ± std**)'``."""
+    """``'a / b / c (**mean ± std**)'``; a single run is just its value."""
+    if len(values) == 1:
+        return f'{values[0]:.1f}'
     mean, std = mean_std(values)
     return ' / '.join(f'{v:.1f}' for v in values) + f' (**{mean:.1f} ± {std:.1f}**)'
 
