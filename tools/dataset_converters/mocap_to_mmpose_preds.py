@@ -36,6 +36,7 @@ import json
 import os
 import os.path as osp
 import sys
+import tempfile
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -184,9 +185,12 @@ def write_json_atomic(path: str, data: Any) -> None:
     """Write JSON (2-space indent, as MMPose's ``mmengine.dump(..., indent='  ')``) atomically."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = path + '.part'
+    # An exclusive temporary file of our own: a fixed '<path>.part' could be someone else's
+    # file, which the clean-up below would then delete.
+    fd, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)),
+                               prefix=f'.{osp.basename(path)}.', suffix='.part')
     try:
-        with open(tmp, 'w', encoding='utf-8') as f:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(data, f, indent=2)
             f.write('\n')
         os.replace(tmp, path)
