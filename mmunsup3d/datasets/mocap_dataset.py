@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmpose.registry import DATASETS
+from ..structures.body_shape import rescale_bones, sample_bone_scales
 from ..utils.paths import project_roots
 from ..utils.safe_pickle import npz_array
 from .cameras import camera_to_pixel, sample_h36m_like_camera, world_to_camera
@@ -158,6 +159,11 @@ class MocapProjectionDataset(PoseArrayDataset):
         num_folds: number of folds; ``'leave-motion-out'`` only.
         motion_groups: clips that must share a fold (default ``None``:
             :data:`MOCAP_MOTION_GROUPS`); clips in no group are groups of their own.
+        bone_scale_std: ``'train'`` only: each training camera of each clip sees the clip on
+            its own body, every bone's length multiplied by a log-normal factor with this
+            standard deviation of its log (left and right equal; 0 = the data's one skeleton).
+            The embedded clips share one skeleton, so without it a lifter can learn depth from
+            2D bone lengths that hold for that skeleton only.
         **kwargs: ``test_mode``, ``with_3d``, ``with_next``, ``metainfo`` of the base class.
 
     Attributes:
@@ -182,6 +188,7 @@ class MocapProjectionDataset(PoseArrayDataset):
                  fold: int = 0,
                  num_folds: int = 5,
                  motion_groups: Optional[Sequence[Sequence[str]]] = None,
+                 bone_scale_std: float = 0.0,
                  **kwargs) -> None:
         if split not in ('train', 'test'):
             raise ValueError(f'split must be "train" or "test", got "{split}"')
@@ -201,6 +208,10 @@ class MocapProjectionDataset(PoseArrayDataset):
             if not 0 <= fold < num_folds:
                 raise ValueError(f'MocapProjectionDataset: fold must be in [0, {num_folds}) '
                                  f'for num_folds={num_folds}, got {fold}')
+        if isinstance(bone_scale_std, bool) or not isinstance(bone_scale_std, (int, float)) \
+                or not 0.0 <= bone_scale_std < 1.0:
+            raise ValueError(f'MocapProjectionDataset: bone_scale_std must be a number in '
+                             f'[0, 1), got {bone_scale_std!r}')
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
         self.data_file = resolve_data_file(data_file, data_root)
@@ -227,6 +238,7 @@ class MocapProjectionDataset(PoseArrayDataset):
         self.fold = fold
         self.num_folds = num_folds
         self.motion_groups = MOCAP_MOTION_GROUPS if motion_groups is None else motion_groups
+        self.bone_scale_std = float(bone_scale_std)
         self.held_out_clips: List[str] = []  # filled by load_arrays
         kwargs.setdefault('test_mode', split == 'test')
         super().__init__(**kwargs)
@@ -312,7 +324,12 @@ class MocapProjectionDataset(PoseArrayDataset):
                 cams[self.num_train_cameras:]
             action = name.replace('_', '')
             for cam_idx, cam in enumerate(cams):
-                cam_pts = world_to_camera(world[frames], cam['R'], cam['T'])
+                body = world[frames]
+                if self.split == 'train' and self.bone_scale_std > 0:
+                    # Own stream (not the camera rng): the cameras stay those of std 0.
+                    body_rng = np.random.default_rng([self.seed, clip_idx, cam_idx, 1])
+                    body = rescale_bones(body, sample_bone_scales(body_rng, self.bone_scale_std))
+                cam_pts = world_to_camera(body, cam['R'], cam['T'])
                 if (cam_pts[..., 2] <= 0.1).any():
                     raise ValueError(f'Clip "{name}" passes behind camera {cam_idx}')
                 kpts2d.append(camera_to_pixel(cam_pts, cam['f'], cam['c']))

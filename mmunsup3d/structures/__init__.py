@@ -1,4 +1,5 @@
 """Low-level skeleton tables, keypoint conversion and pure camera geometry (no MMPose)."""
+from .body_shape import rescale_bones, sample_bone_scales
 from .chirality import ChiralityJoints, chirality_joints, leg_handedness
 from .geometry import (euler_to_rotmat, lift_to_3d, normalize_2d, normalize_2d_masked, project,
                        retilt_rotations, root_center, rotate, sample_rotations)
@@ -13,5 +14,5 @@ __all__ = [
     'H36M_KEYPOINT_NAMES', 'H36M_PARENTS', 'H36M_SKELETON', 'H36M_SYMMETRIC_BONES',
     'HEAD_TOP_FACTOR', 'coco_to_h36m', 'fill_low_confidence', 'euler_to_rotmat', 'lift_to_3d',
     'normalize_2d', 'normalize_2d_masked', 'project', 'retilt_rotations', 'root_center',
-    'rotate', 'sample_rotations'
+    'rotate', 'sample_rotations', 'rescale_bones', 'sample_bone_scales'
 ]

@@ -128,3 +128,38 @@ def test_bad_inputs_are_rejected(tmp_path):
 def test_registered():
     ds = DATASETS.build(dict(type='MocapProjectionDataset', split='test', clips=['run']))
     assert len(ds) > 0 and ds.metainfo['num_keypoints'] == 17
+
+
+def test_bone_scale_augmentation_changes_bodies_not_cameras():
+    base = MocapProjectionDataset(split='train', clips=['walk'])
+    aug = MocapProjectionDataset(split='train', clips=['walk'], with_3d=True, bone_scale_std=0.2)
+    again = MocapProjectionDataset(split='train', clips=['walk'], with_3d=True,
+                                   bone_scale_std=0.2)
+    assert len(aug) == len(base)
+    np.testing.assert_array_equal(aug.arrays['keypoints_2d'], again.arrays['keypoints_2d'])
+    assert not np.allclose(aug.arrays['keypoints_2d'], base.arrays['keypoints_2d'])
+    kp3 = aug.arrays['keypoints_3d'].astype(np.float64)
+    n = len(aug) // 4  # 4 training cameras, one body per camera stream
+    thigh = np.linalg.norm(kp3[:, 2] - kp3[:, 1], axis=-1).reshape(4, n)
+    # Within one stream a bone keeps its length; the streams have different bodies.
+    assert np.all(thigh.std(1) < 1e-4 * thigh.mean(1))
+    assert np.ptp(thigh.mean(1)) > 0.01
+    # The left and right thighs are scaled alike (the data's skeleton is symmetric).
+    np.testing.assert_allclose(np.linalg.norm(kp3[:, 5] - kp3[:, 4], axis=-1), thigh.ravel(),
+                               rtol=1e-4)
+    # The pelvis stays where the cameras look: its 2D track is that of the unaugmented set.
+    np.testing.assert_allclose(aug.arrays['keypoints_2d'][:, 0], base.arrays['keypoints_2d'][:, 0],
+                               atol=1e-3)
+
+
+def test_bone_scale_augmentation_leaves_the_test_split_alone():
+    a = MocapProjectionDataset(split='test', clips=['walk'], bone_scale_std=0.2)
+    b = MocapProjectionDataset(split='test', clips=['walk'])
+    np.testing.assert_array_equal(a.arrays['keypoints_2d'], b.arrays['keypoints_2d'])
+    np.testing.assert_array_equal(a.arrays['keypoints_3d'], b.arrays['keypoints_3d'])
+
+
+@pytest.mark.parametrize('bad', [-0.1, 1.0, True, 'big', float('nan')])
+def test_bone_scale_std_is_checked(bad):
+    with pytest.raises(ValueError, match='bone_scale_std must be a number in'):
+        MocapProjectionDataset(split='train', clips=['walk'], bone_scale_std=bad)
