@@ -219,10 +219,11 @@ def test_dataset_errors():
 LMO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'unsup3d', 'lmo', '*.py')))
 
 
-def test_all_five_lmo_configs_exist():
+def test_all_lmo_configs_exist():
     assert [osp.basename(p) for p in LMO_CONFIGS] == [
         'flatdepth_baseline_pybullet-mocap-lmo.py',
         'supervised_reslifter_1xb256-40e_pybullet-mocap-lmo.py',
+        'unsup3d_reslifter-2ddisc-bodyaug_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc-semi10_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap-lmo.py',
