@@ -168,12 +168,13 @@ def _frame(root, rotations: Optional[Dict[str, Sequence[float]]] = None,
 # (the shin (0, -40, 0) turns into (0, 0, -40): the foot goes back, -z).
 FRAMES = [_frame((10, 90, 5)), _frame((20, 90, 5), {'LeftLeg': (0, 90, 0)})]
 # Hand-computed H36M joints in the file (Y-up, cm) of frame 0; frame 1 = frame 0 + (10, 0, 0)
-# except the left ankle at (30, 50, -35).
+# except the left ankle at (30, 50, -35). The nose is on the face: the head's centre (10, 150, 5)
+# plus half the head joint -> head top distance (10) along the body's forward +z.
 H36M_FRAME0 = {
     'pelvis': (10, 90, 5), 'right_hip': (0, 90, 5), 'right_knee': (0, 50, 5),
     'right_ankle': (0, 10, 5), 'left_hip': (20, 90, 5), 'left_knee': (20, 50, 5),
     'left_ankle': (20, 10, 5), 'spine': (10, 112.5, 5), 'thorax': (10, 135, 5),
-    'neck_nose': (10, 150, 5), 'head_top': (10, 160, 5), 'left_shoulder': (25, 135, 5),
+    'neck_nose': (10, 150, 15), 'head_top': (10, 160, 5), 'left_shoulder': (25, 135, 5),
     'left_elbow': (50, 135, 5), 'left_wrist': (75, 135, 5), 'right_shoulder': (-5, 135, 5),
     'right_elbow': (-30, 135, 5), 'right_wrist': (-55, 135, 5)}
 
@@ -223,7 +224,7 @@ def test_convert_y_up_rescale_floor_and_trajectory(tmp_path, reference):
     np.testing.assert_allclose(pts[0, J['head_top']], [0, 0, 1540], atol=1e-3)
     np.testing.assert_allclose(pts[0, J['thorax']], [0, 0, 1290], atol=1e-3)
     np.testing.assert_allclose(pts[0, J['spine']], [0, 0, 1065], atol=1e-3)
-    np.testing.assert_allclose(pts[0, J['neck_nose']], [0, 0, 1440], atol=1e-3)
+    np.testing.assert_allclose(pts[0, J['neck_nose']], [0, -100, 1440], atol=1e-3)  # forward
     np.testing.assert_allclose(pts[1, J['left_ankle']], [100, 400, 440], atol=1e-3)  # behind
     assert bvh.leg_length(pts) == pytest.approx(800.0)
     assert pts[..., J['left_ankle'], 2].min() == pytest.approx(40.0)
@@ -446,3 +447,17 @@ def test_cli_notes_a_frame_rate_the_stride_cannot_reach(tmp_path, reference, cap
     assert bvh.main([str(tmp_path / 'o.npz'), *paths, '--fps', '25', '--reference', reference]) == 0
     assert 'a: 2 frames (source 30 fps, step 1), Y-up, scale 10 (NB: 30 fps kept)' \
         in capsys.readouterr().out
+
+
+def test_nose_turns_with_the_head_and_midpoint_mode(tmp_path):
+    # Head yawed +90 deg about y (ROT lists Z, X, Y): its forward +z becomes +x, so the nose moves
+    # from (10, 150, 15) to (10 + 10, 150, 5); the head top (straight up) stays.
+    text = _humanoid_text([_frame((10, 90, 5), {'Head': (0, 0, 90)})])
+    clip = bvh.parse_bvh(_write(tmp_path, 'yaw.bvh', text))
+    pts = bvh.to_h36m(clip, 'yaw.bvh')
+    np.testing.assert_allclose(pts[0, J['neck_nose']], [20, 150, 5], atol=1e-9)
+    np.testing.assert_allclose(pts[0, J['head_top']], [10, 160, 5], atol=1e-9)
+    mid = bvh.to_h36m(clip, 'yaw.bvh', nose='midpoint')
+    np.testing.assert_allclose(mid[0, J['neck_nose']], [10, 150, 5], atol=1e-9)
+    with pytest.raises(ValueError, match=r"nose must be one of \('face', 'midpoint'\), got 'x'"):
+        bvh.to_h36m(clip, 'yaw.bvh', nose='x')

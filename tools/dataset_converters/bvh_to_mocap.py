@@ -72,7 +72,8 @@ CANDIDATES: Dict[str, Tuple[str, ...]] = {
     # neck_nose); rigs without a head joint end their neck chain in an End Site.
     'head_top': ('Head', 'head', 'Neck'),
 }
-HEAD_TOP_JOINTS = ('HeadTop_End',)  # Mixamo: a joint instead of an End Site
+HEAD_TOP_JOINTS = ('HeadTop_End',)
+NOSE_MODES = ('face', 'midpoint')  # Mixamo: a joint instead of an End Site
 Y_UP_TO_Z_UP = np.array([[1., 0., 0.], [0., 0., -1.], [0., 1., 0.]])  # (x, y, z) -> (x, -z, y)
 RESERVED = ('fps', 'file')  # npz metadata key / np.savez_compressed's own argument
 LEGS = ((1, 2, 3), (4, 5, 6))  # (hip, knee, ankle) per side in H36M order
@@ -178,8 +179,11 @@ def axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
     return rot
 
 
-def forward_kinematics(clip: BVHClip) -> np.ndarray:
-    """Global joint positions ``(T, J, 3)`` in the file's units and axes."""
+def forward_kinematics(clip: BVHClip, with_rotations: bool = False):
+    """Global joint positions ``(T, J, 3)`` in the file's units and axes.
+
+    With ``with_rotations`` also the global joint rotations ``(T, J, 3, 3)``.
+    """
     num_frames, col = len(clip.motion), 0
     pos = np.zeros((num_frames, len(clip.names), 3))
     rot = np.zeros((num_frames, len(clip.names), 3, 3))
@@ -197,27 +201,66 @@ def forward_kinematics(clip: BVHClip) -> np.ndarray:
         else:
             pos[:, j] = pos[:, parent] + np.einsum('tij,tj->ti', rot[:, parent], local_t)
             rot[:, j] = rot[:, parent] @ local_r
-    return pos
+    return (pos, rot) if with_rotations else pos
 
 
-def to_h36m(clip: BVHClip, path: str) -> np.ndarray:
-    """Map FK positions ``(T, J, 3)`` to Human3.6M-17 ``(T, 17, 3)`` (file units and axes)."""
-    pos = forward_kinematics(clip)
+def rest_forward(clip: BVHClip, index: Dict[str, int], joints: Dict[str, str]) -> np.ndarray:
+    """Unit anatomical forward ``lateral x up`` of the rest pose (all rotations zero).
+
+    ``joints`` maps the Human3.6M names pelvis, left/right_hip, left/right_shoulder to the file's
+    joint names. In the rest pose every global rotation is the identity, so a joint's rotation
+    at time t carries this vector to where that joint's forward then points.
+    """
+    rest = np.zeros((len(clip.names), 3))
+    for j, parent in enumerate(clip.parents):
+        rest[j] = clip.offsets[j] + (rest[parent] if parent >= 0 else 0.0)
+    at = {h: rest[index[n]] for h, n in joints.items()}
+    lateral = at['left_hip'] - at['right_hip']
+    up = (at['left_shoulder'] + at['right_shoulder']) / 2 - at['pelvis']
+    forward = np.cross(lateral, up)
+    norm = np.linalg.norm(forward)
+    if norm < 1e-9:
+        raise ValueError('the rest pose has no forward direction (hips or torso degenerate)')
+    return forward / norm
+
+
+def to_h36m(clip: BVHClip, path: str, nose: str = 'face') -> np.ndarray:
+    """Map FK positions ``(T, J, 3)`` to Human3.6M-17 ``(T, 17, 3)`` (file units and axes).
+
+    ``nose='face'`` puts neck_nose on the face: the head's centre (midway between the head joint
+    and the head top) plus half that distance along the head's forward direction (the rest
+    pose's anatomical forward, carried by the head joint's rotation), as Human3.6M's nose marker
+    and the embedded data's nose sit in front of the head. ``'midpoint'`` keeps it at the
+    centre.
+    """
+    if nose not in NOSE_MODES:
+        raise ValueError(f'nose must be one of {NOSE_MODES}, got {nose!r}')
+    pos, rot = forward_kinematics(clip, with_rotations=True)
     index = {}
     for j, name in enumerate(clip.names):
         index.setdefault(name.split(':')[-1], j)
-    joints = {}
+    joints, names = {}, {}
     for h36m, cands in CANDIDATES.items():
         found = [c for c in cands if c in index]
         if not found:
             raise KeyError(f'{path}: no joint for Human3.6M {h36m!r} (tried {list(cands)}); '
                            f'joints in the file: {[n.split(":")[-1] for n in clip.names]}')
         joints[h36m] = pos[:, index[found[0]]]
+        names[h36m] = found[0]
     head = joints['head_top']
     head_name = next(c for c in CANDIDATES['head_top'] if c in index)
     tops = [index[n] for n in HEAD_TOP_JOINTS + (f'{head_name} End Site',) if n in index]
     joints['head_top'] = pos[:, tops[0]] if tops else head
-    joints['neck_nose'] = (head + joints['head_top']) / 2
+    centre = (head + joints['head_top']) / 2
+    joints['neck_nose'] = centre
+    if nose == 'face':
+        try:
+            forward = rest_forward(clip, index, names)
+        except ValueError as err:
+            raise ValueError(f'{path}: {err}') from None
+        radius = np.linalg.norm(joints['head_top'] - head, axis=-1, keepdims=True) / 2
+        face = np.einsum('tij,j->ti', rot[:, index[head_name]], forward)
+        joints['neck_nose'] = centre + radius * face
     joints['thorax'] = (joints['left_shoulder'] + joints['right_shoulder']) / 2
     joints['spine'] = (joints['pelvis'] + joints['thorax']) / 2
     return np.stack([joints[n] for n in H36M_KEYPOINT_NAMES], axis=1)
@@ -240,7 +283,7 @@ def reference_stats(path: str) -> Tuple[float, float]:
 
 
 def convert_clip(path: str, fps: float, reference: Tuple[float, float], rescale: bool = True,
-                 keep_trajectory: bool = False) -> Tuple[np.ndarray, dict]:
+                 keep_trajectory: bool = False, nose: str = 'face') -> Tuple[np.ndarray, dict]:
     """One BVH file -> ``(T', 17, 3)`` float32 mm, Z-up, plus what was detected.
 
     Args:
@@ -249,13 +292,14 @@ def convert_clip(path: str, fps: float, reference: Tuple[float, float], rescale:
         reference: ``(leg length, floor)`` in mm from :func:`reference_stats`.
         rescale: Scale to the reference leg length (else the numbers are taken as mm).
         keep_trajectory: Keep the root's horizontal motion.
+        nose: Where neck_nose goes, see :func:`to_h36m`.
 
     Returns:
         Poses and ``dict(frames, source_fps, step, up, scale)``.
     """
     clip = parse_bvh(path)
     step = max(1, int(round((1.0 / fps) / clip.frame_time)))
-    pts = to_h36m(clip._replace(motion=clip.motion[::step]), path)
+    pts = to_h36m(clip._replace(motion=clip.motion[::step]), path, nose)
     up_vec = (pts[:, HEAD_TOP] - pts[:, 0]).mean(0)
     up = 'Y' if abs(up_vec[1]) > abs(up_vec[2]) else 'Z'
     if up == 'Y':
@@ -310,6 +354,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument('--keep-trajectory', action='store_true', help='keep root x/y motion')
     p.add_argument('--no-rescale', action='store_true', help='take BVH numbers as mm')
     p.add_argument('--reference', default=DEFAULT_MOCAP, help='npz giving leg length, floor')
+    p.add_argument('--nose', choices=NOSE_MODES, default='face',
+                   help='neck_nose on the face (default) or at the head centre')
     args = p.parse_args(argv)
     if not args.out.endswith('.npz') or not args.fps > 0:
         p.error(f'OUT must end with .npz (got {args.out!r}) and --fps be > 0 (got {args.fps})')
@@ -320,7 +366,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if name in clips:
             raise ValueError(f'{path} and {sources[name]} both give the clip name {name!r}')
         clips[name], info = convert_clip(path, args.fps, reference, not args.no_rescale,
-                                         args.keep_trajectory)
+                                         args.keep_trajectory, args.nose)
         sources[name] = path
         real_fps = info['source_fps'] / info['step']  # the stride cannot hit every --fps
         note = '' if abs(real_fps / args.fps - 1) < 0.05 else f' (NB: {real_fps:.4g} fps kept)'
