@@ -461,3 +461,13 @@ def test_nose_turns_with_the_head_and_midpoint_mode(tmp_path):
     np.testing.assert_allclose(mid[0, J['neck_nose']], [10, 150, 5], atol=1e-9)
     with pytest.raises(ValueError, match=r"nose must be one of \('face', 'midpoint'\), got 'x'"):
         bvh.to_h36m(clip, 'yaw.bvh', nose='x')
+
+
+def test_pelvis_is_the_midpoint_of_the_hips_not_the_root(tmp_path):
+    # A CMU-like rig: the root 10 cm above the hip joints (hips offset (+-10, -10, 0)).
+    joints = [(n, p, (o[0], -10, o[2]) if n in ('RightUpLeg', 'LeftUpLeg') else o, s)
+              for n, p, o, s in HUMANOID]
+    text = _humanoid_text([_frame((10, 90, 5), joints=joints)], joints=joints)
+    pts = bvh.to_h36m(bvh.parse_bvh(_write(tmp_path, 'low.bvh', text)), 'low.bvh')
+    np.testing.assert_allclose(pts[0, J['pelvis']], [10, 80, 5], atol=1e-9)
+    np.testing.assert_allclose(pts[0, J['spine']], [10, (80 + 135) / 2, 5], atol=1e-9)

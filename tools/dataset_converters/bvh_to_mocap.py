@@ -19,7 +19,9 @@ as Mixamo's ``mixamorig:`` is ignored). Rigs differ, so check the mapping for a 
 * shoulders = ``RightArm|RightShoulder|rhumerus``: in CMU/Mixamo naming ``RightShoulder`` is the
   clavicle and ``RightArm`` the shoulder joint, so ``RightArm`` wins; elbows =
   ``RightForeArm|RightElbow|rradius``; wrists = ``RightHand|RightWrist|rhand``;
-* synthesised: thorax = midpoint of the shoulders; spine = midpoint(pelvis, thorax);
+* synthesised: the pelvis is the midpoint of the two hips (the file's root is only required to
+  exist: it often sits higher, at the lower back); thorax = midpoint of the shoulders; spine =
+  midpoint(pelvis, thorax);
   head_top = a ``HeadTop_End`` joint (Mixamo) or the End Site of the head joint
   ``Head|head|Neck`` (that joint itself if it has neither); neck_nose = midpoint(head joint,
   head_top). These only approximate Human3.6M's markers.
@@ -261,6 +263,10 @@ def to_h36m(clip: BVHClip, path: str, nose: str = 'face') -> np.ndarray:
         radius = np.linalg.norm(joints['head_top'] - head, axis=-1, keepdims=True) / 2
         face = np.einsum('tij,j->ti', rot[:, index[head_name]], forward)
         joints['neck_nose'] = centre + radius * face
+    # Human3.6M's pelvis (and the embedded data's root) is the midpoint of the hip joints; a BVH
+    # root often sits higher, at the lower back (CMU: ~10 cm above the hips), which would make
+    # the torso look short, i.e. tilted in depth, to a lifter.
+    joints['pelvis'] = (joints['left_hip'] + joints['right_hip']) / 2
     joints['thorax'] = (joints['left_shoulder'] + joints['right_shoulder']) / 2
     joints['spine'] = (joints['pelvis'] + joints['thorax']) / 2
     return np.stack([joints[n] for n in H36M_KEYPOINT_NAMES], axis=1)
