@@ -39,21 +39,23 @@ non-alphanumerics (the dataset reads ``_`` as an action separator). All files ar
 before OUT is written (mkstemp + os.replace), so an error leaves no OUT and no temp file.
 """
 import argparse
-import os
 import os.path as osp
 import re
 import sys
-import tempfile
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, REPO)
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(osp.dirname(HERE))
+for _path in (REPO, HERE):  # run as a script from anywhere; HERE for the sibling converter
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 from mmunsup3d.datasets.mocap_dataset import DEFAULT_MOCAP, resolve_data_file  # noqa: E402
 from mmunsup3d.structures import H36M_KEYPOINT_NAMES  # noqa: E402
+# The same npz layout as the embedded data, written the same atomic way (mkstemp + os.replace).
+from pybullet_mocap import save_npz_atomic  # noqa: E402
 
 AXES = 'XYZ'
 ROTATION_PLANES = {0: (1, 2), 1: (2, 0), 2: (0, 1)}  # cyclic, so every rotation is right-handed
@@ -334,21 +336,6 @@ def clip_name(path: str) -> str:
         raise ValueError(f'{path}: clip name {name!r} is empty or reserved {RESERVED}; '
                          'rename the file')
     return name
-
-
-def save_npz_atomic(out_path: str, clips: Dict[str, np.ndarray], fps: float) -> None:
-    """Write ``fps``, ``joint_names``, ``clip_names`` and the clips via mkstemp + os.replace."""
-    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.npz', dir=osp.dirname(osp.abspath(out_path)))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez_compressed(f, fps=np.int32(fps), joint_names=np.array(H36M_KEYPOINT_NAMES),
-                                clip_names=np.array(list(clips)), **clips)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make the artefact world-readable
-        os.replace(tmp, out_path)
-    except BaseException:
-        os.remove(tmp)  # only our own temp file: never a file this tool did not create
-        raise
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
