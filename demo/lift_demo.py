@@ -84,10 +84,10 @@ from mmunsup3d.utils.output_dir import OutputDir, OutputDirError  # noqa: E402
 from mmunsup3d.utils.safe_pickle import load_npy, npz_array  # noqa: E402
 
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
-                          'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap.py')
+                          'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py')
 DEFAULT_CHECKPOINT = osp.join(
     REPO, 'checkpoints',
-    'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap_20261201-8530f3ac.pth')
+    'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap_20261201-44174ee6.pth')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 # One frame: (frame_id, keypoints (K, 17, 2), scores (K, 17) or None), Human3.6M order.

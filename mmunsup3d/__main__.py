@@ -60,7 +60,8 @@ def _format_table(rows: List[dict]) -> str:
     for i, r in enumerate(rows):
         m = r['metrics']
         body.append((r['name'] + (' (recommended)' if i == 0 else ''),
-                     ', '.join(r['aliases']) or '-',
+                     # ',' without a space keeps one whitespace-free cell per column
+                     ','.join(r['aliases']) or '-',
                      f"{m['N-MPJPE']:.1f}" if 'N-MPJPE' in m else '-',
                      f"{m['P-MPJPE']:.1f}" if 'P-MPJPE' in m else '-',
                      'yes' if r['cached'] else 'no', 'yes' if r['committed'] else 'no'))

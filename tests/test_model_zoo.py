@@ -106,5 +106,7 @@ def test_metafile_follows_mmpose_conventions():
 
 def test_unknown_alias_lists_names_and_aliases():
     from mmunsup3d.utils.zoo import resolve_model
-    with pytest.raises(KeyError, match=r'Unknown model "unsup3d-nope".*\(alias unsup3d\)'):
+    # Every alias of an entry is listed (the recommended entry has two).
+    with pytest.raises(KeyError,
+                       match=r'Unknown model "unsup3d-nope".*\(alias unsup3d, unsup3d-tdisc\)'):
         resolve_model('unsup3d-nope')

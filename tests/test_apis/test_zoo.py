@@ -252,7 +252,7 @@ def test_cli_download_and_list(server, tmp_path):
     row = next(line for line in proc.stdout.splitlines() if line.startswith(NAME))
     cells = row.replace(' (recommended)', '').split()
     metrics = ENTRY['Results'][0]['Metrics']
-    alias = ENTRY['Alias'] if isinstance(ENTRY['Alias'], str) else ENTRY['Alias'][0]
+    alias = ENTRY['Alias'] if isinstance(ENTRY['Alias'], str) else ','.join(ENTRY['Alias'])
     assert cells[:4] == [NAME, alias, f"{metrics['N-MPJPE']:.1f}", f"{metrics['P-MPJPE']:.1f}"]
     assert cells[4:] == ['no', 'yes']  # not in the (empty) default cache; committed
     proc = subprocess.run([sys.executable, '-m', 'mmunsup3d', 'list', '--cache-dir', str(cache)],
