@@ -82,12 +82,13 @@ from mmunsup3d.apis.keypoint_convert import (  # noqa: E402
     H36M_KEYPOINT_NAMES, H36M_SKELETON, coco_to_h36m, fill_low_confidence)
 from mmunsup3d.utils.output_dir import OutputDir, OutputDirError  # noqa: E402
 from mmunsup3d.utils.safe_pickle import load_npy, npz_array  # noqa: E402
+from mmunsup3d.utils.zoo import list_models, resolve_model  # noqa: E402
 
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'unsup3d',
-                          'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py')
-DEFAULT_CHECKPOINT = osp.join(
-    REPO, 'checkpoints',
-    'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap_20261201-44174ee6.pth')
+# The recommended model (the metafile's first entry) and its committed weights: read from the
+# zoo so that republishing the zoo moves the demo's default with it.
+_RECOMMENDED = resolve_model(list_models()[0])
+DEFAULT_CONFIG = _RECOMMENDED['config']
+DEFAULT_CHECKPOINT = _RECOMMENDED['local']
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 # One frame: (frame_id, keypoints (K, 17, 2), scores (K, 17) or None), Human3.6M order.
@@ -403,7 +404,7 @@ def resolve_model_files(config: Optional[str], checkpoint: str) -> Tuple[str, st
         InputError: unknown zoo name (the message lists the known ones), a failed download or
             verification, or a file that does not exist.
     """
-    from mmunsup3d.utils.zoo import DownloadError, download_checkpoint, resolve_model
+    from mmunsup3d.utils.zoo import DownloadError, download_checkpoint
     try:
         if config is not None and _is_zoo_name(config):
             config = resolve_model(config)['config']
