@@ -65,3 +65,27 @@ def test_h36m_temporal_config_trains_on_the_fixture(tmp_path):
     scalars = runner.message_hub.log_scalars
     assert np.isfinite(scalars['train/loss_temporal'].current())
     assert np.isfinite(scalars['train/loss_tdisc'].current())
+
+
+def test_betas_config_is_the_temporal_config_with_gan_betas(tmp_path):
+    """The betas row mixes runs of this file with runs that set the same betas through
+    --cfg-options on the temporal config: both must train the same model the same way."""
+    from mmengine.config import Config
+
+    betas = osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc-betas05_1xb256-100e_pybullet-mocap.py')
+    temporal = Config.fromfile(
+        osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap.py'))
+    names = ('lifter', 'discriminator', 'temporal_discriminator')
+    temporal.merge_from_dict(
+        {f'optim_wrapper.{n}.optimizer.betas': (0.5, 0.9) for n in names})
+    cfg = Config.fromfile(betas)
+    expected = temporal.to_dict()
+    got = {k: v for k, v in cfg.to_dict().items() if k != 'gan_betas'}
+    assert got == expected
+    # And the Runner hands the betas to each Adam it builds.
+    runner = Runner.from_cfg(tiny_cfg(str(tmp_path), max_epochs=1, config=betas))
+    wrappers = runner.build_optim_wrapper(runner.optim_wrapper)
+    for name in names:
+        optimizer = wrappers[name].optimizer
+        assert type(optimizer).__name__ == 'Adam'
+        assert all(g['betas'] == (0.5, 0.9) for g in optimizer.param_groups), name
