@@ -11,6 +11,10 @@ for s in $seeds; do
   mkdir -p "$wd"
   # Per-seed numbers depend on the CPU and the thread count: record both with the commit.
   { echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
+    # The model name alone ("AMD EPYC") hid a CPU change between sessions: add the generation.
+    echo "cpu_id: family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+         "model $(grep -m1 '^model\s' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+         "avx512f $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
     echo "threads: $OMP_NUM_THREADS"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"
     echo "config: $cfg"; echo "seed: $s"; echo "options: $*"; } > "$wd/run_info.txt"
   start=$(date +%s)
