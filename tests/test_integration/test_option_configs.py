@@ -89,3 +89,26 @@ def test_betas_config_is_the_temporal_config_with_gan_betas(tmp_path):
         optimizer = wrappers[name].optimizer
         assert type(optimizer).__name__ == 'Adam'
         assert all(g['betas'] == (0.5, 0.9) for g in optimizer.param_groups), name
+
+
+def test_lsgan_betas_config_is_the_betas_config_with_least_squares_gans(tmp_path):
+    """Its seeds ran as the betas config with the two gan_type options; the file must be
+    exactly that, and both discriminators must get the least-squares objective."""
+    from mmengine.config import Config
+
+    from mmunsup3d.models.losses import GANLoss
+
+    path = osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-100e_pybullet-mocap.py')
+    betas = Config.fromfile(
+        osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc-betas05_1xb256-100e_pybullet-mocap.py'))
+    betas.merge_from_dict({'model.gan_loss.gan_type': 'lsgan',
+                           'model.temporal_gan_loss.gan_type': 'lsgan'})
+    assert Config.fromfile(path).to_dict() == betas.to_dict()
+    runner = Runner.from_cfg(tiny_cfg(str(tmp_path), max_epochs=1, config=path))
+    for name in ('gan_loss', 'temporal_gan_loss'):
+        loss = getattr(runner.model, name)
+        assert isinstance(loss, GANLoss) and loss.gan_type == 'lsgan', name
+        # Least squares: a fake scored 0 costs the generator (0 - 1)^2 = 1 (vanilla: log 2)
+        # and the discriminator ((1 - 1)^2 + (0 - 0)^2) / 2 = 0 for real 1, fake 0.
+        assert loss(torch.zeros(4)).item() == pytest.approx(loss.loss_weight)
+        assert loss.discriminator_loss(torch.ones(4), torch.zeros(4)).item() == 0.0
