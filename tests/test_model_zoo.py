@@ -108,5 +108,6 @@ def test_unknown_alias_lists_names_and_aliases():
     from mmunsup3d.utils.zoo import resolve_model
     # Every alias of an entry is listed (the recommended entry has two).
     with pytest.raises(KeyError,
-                       match=r'Unknown model "unsup3d-nope".*\(alias unsup3d, unsup3d-tdisc\)'):
+                       match=r'Unknown model "unsup3d-nope".*'
+                             r'\(alias unsup3d, unsup3d-tdisc-lsgan\)'):
         resolve_model('unsup3d-nope')
