@@ -238,7 +238,7 @@ def test_demo_h36m_npz_and_errors(tmp_path, demo_run):
 
 
 # ----------------------------------------------------------------- views, GT, underlay, video
-ZOO_NAME = 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-100e_pybullet-mocap'  # default
+ZOO_NAME = 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-200e_pybullet-mocap'  # default
 ZOO_CONF = 'unsup3d_reslifter-2ddisc-tdisc-conf_1xb256-100e_pybullet-mocap'
 
 

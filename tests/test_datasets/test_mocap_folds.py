@@ -227,6 +227,7 @@ def test_all_lmo_configs_exist():
         'unsup3d_reslifter-2ddisc-semi10_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc-tdisc-betas05_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-100e_pybullet-mocap-lmo.py',
+        'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-200e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc-tdisc_1xb256-100e_pybullet-mocap-lmo.py',
         'unsup3d_reslifter-2ddisc_1xb256-100e_pybullet-mocap-lmo.py',
     ]

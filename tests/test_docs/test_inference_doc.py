@@ -26,7 +26,7 @@ from conftest import REPO
 DOC = osp.join(REPO, 'docs', 'inference.md')
 SAMPLE = osp.join(REPO, 'demo', 'data', 'mmpose_preds_walk.json')
 # The recommended model (first metafile entry) that the main commands use, and its alias.
-MODEL, ALIAS = 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-100e_pybullet-mocap', \
+MODEL, ALIAS = 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-200e_pybullet-mocap', \
     'unsup3d'
 # The optional confidence-aware model of the page's secondary subsection.
 CONF_MODEL, CONF_ALIAS = 'unsup3d_reslifter-2ddisc-tdisc-conf_1xb256-100e_pybullet-mocap', \

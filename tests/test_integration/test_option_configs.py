@@ -112,3 +112,21 @@ def test_lsgan_betas_config_is_the_betas_config_with_least_squares_gans(tmp_path
         # and the discriminator ((1 - 1)^2 + (0 - 0)^2) / 2 = 0 for real 1, fake 0.
         assert loss(torch.zeros(4)).item() == pytest.approx(loss.loss_weight)
         assert loss.discriminator_loss(torch.ones(4), torch.zeros(4)).item() == 0.0
+
+
+def test_200e_config_is_the_lsgan_betas_config_trained_twice_as_long():
+    """Its seeds 0-4 ran as the 100-epoch file with train_cfg.max_epochs=200. Only the loop
+    length may differ: validation and checkpoints stay every 100 epochs, so the run's
+    epoch_100.pth is the 100-epoch config's checkpoint."""
+    from mmengine.config import Config
+
+    path = osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-200e_pybullet-mocap.py')
+    short = Config.fromfile(
+        osp.join(CFG, 'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-100e_pybullet-mocap.py'))
+    short_dict = short.to_dict()
+    short.merge_from_dict({'train_cfg.max_epochs': 200})
+    cfg = Config.fromfile(path)
+    assert cfg.to_dict() == short.to_dict()
+    assert cfg.to_dict() != short_dict
+    assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_interval) == (200, 100)
+    assert cfg.default_hooks.checkpoint.interval == 100
