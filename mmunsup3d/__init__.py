@@ -1,9 +1,10 @@
 """mmunsup3d: unsupervised 3D human pose lifting with geometric self-supervision for MMPose."""
 from .version import __version__
-from .utils.checkpoint import allow_checkpoint_globals
+from .utils.host_loaders import register_safe_checkpoint_loaders
 from .utils.setup_env import register_config_scope
 
-allow_checkpoint_globals()
+# MMEngine's checkpoint loaders, made safe (weights_only=True + allow-list, hash-checked URLs).
+register_safe_checkpoint_loaders()
 # `_base_ = ['mmunsup3d::...']` is resolved when a config is parsed, before custom_imports run.
 register_config_scope()
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mmunsup3d {list,download}``.
+"""Command line: ``python -m mmunsup3d {list,download,convert-checkpoint}``.
 
 ``python -m mmunsup3d list [--names]`` prints the zoo (recommended model first): name, alias,
 N-MPJPE / P-MPJPE of its metafile, and whether a verified copy is in the download cache
@@ -6,6 +6,9 @@ N-MPJPE / P-MPJPE of its metafile, and whether a verified copy is in the downloa
 ``python -m mmunsup3d download NAME_OR_URL [--cache-dir DIR] [--timeout S] [--deadline S]
 [--max-bytes N]`` downloads (or reuses from the cache) a sha256-verified checkpoint and prints
 its local path.
+``python -m mmunsup3d convert-checkpoint IN OUT --trust [--drop-unsupported]`` re-saves a
+checkpoint you trust that the safe loader refuses (see
+:mod:`mmunsup3d.utils.checkpoint_convert`).
 """
 import argparse
 import sys
@@ -34,10 +37,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     dl.add_argument('--max-bytes', type=int, default=None,
                     help='largest accepted download when its size is unknown (default: '
                     '$MMUNSUP3D_DOWNLOAD_MAX_BYTES or 1 GiB)')
+    _add_convert_parser(sub)
     args = parser.parse_args(argv)
 
     from .utils.zoo import download_checkpoint, list_models, zoo_table
     try:
+        if args.command == 'convert-checkpoint':
+            return _convert(args)
         if args.command == 'list' and args.names:
             for name in list_models():
                 print(name)
@@ -50,6 +56,31 @@ def main(argv: Optional[List[str]] = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f'error: {msg}', file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_convert_parser(sub) -> None:
+    cv = sub.add_parser('convert-checkpoint',
+                        help='re-save a trusted checkpoint that the safe loader refuses')
+    cv.add_argument('src', help='the checkpoint (unpickled unrestricted: only files you trust)')
+    cv.add_argument('dst', help='the new, safely loadable file (must not exist)')
+    cv.add_argument('--trust', action='store_true',
+                    help='confirm that SRC may run code when unpickled (required)')
+    cv.add_argument('--drop-unsupported', action='store_true',
+                    help='leave out objects outside the allow-list instead of failing')
+
+
+def _convert(args) -> int:
+    """``convert-checkpoint``: refuse without ``--trust``; report what was left out."""
+    if not args.trust:
+        print(f'error: converting {args.src} unpickles it with weights_only=False, which runs '
+              'any code the file carries; pass --trust only for a file you trust',
+              file=sys.stderr)
+        return 2
+    from .utils.checkpoint_convert import convert_trusted_checkpoint
+    for line in convert_trusted_checkpoint(args.src, args.dst, args.drop_unsupported):
+        print(f'left out {line}', file=sys.stderr)
+    print(args.dst)
     return 0
 
 

@@ -1,48 +1,42 @@
 """Safe and strict checkpoint loading.
 
-**Safe.** Every checkpoint is unpickled by ``torch.load(weights_only=True)`` with a small
-allow-list (tensors, NumPy arrays/scalars and MMEngine's ``HistoryBuffer``, which MMEngine 0.10.7
-stores in ``meta``/``message_hub``); nothing is ever loaded with ``weights_only=False``. The
-argument is passed *explicitly*: torch 2.14's ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` only
-overrides calls that omit it (see ``torch.serialization.load``), so the variable cannot turn
-this loader unsafe. MMEngine's own loaders omit it (``load_checkpoint``, ``Runner.resume``,
-``load_from``, ``init_cfg=dict(type='Pretrained')``), and for URLs they call
-``torch.hub.load_state_dict_from_url`` whose default is ``weights_only=False``; so
-:func:`register_safe_checkpoint_loaders` (run by :func:`allow_checkpoint_globals` when
-``mmunsup3d`` is imported) replaces every scheme of MMEngine's ``CheckpointLoader``: local
-paths, ``file://`` and ``http(s)://`` (sha256-verified download) go through
-:func:`safe_torch_load`, every other scheme is refused.
-
-Stock ``HistoryBuffer.__getstate__`` also pickles its built-in statistics methods as
-``getattr(HistoryBuffer, 'min')``; allowing ``getattr`` would let a file reach arbitrary
-attributes, so instead :func:`allow_checkpoint_globals` makes new checkpoints store only
-*custom* statistics methods (the built-in ones are restored by ``__setstate__`` anyway). Old
-checkpoints that carry ``getattr`` are refused with a clear error rather than unpickled.
+**Safe.** Every checkpoint is unpickled by ``torch.load(weights_only=True)`` with the
+allow-list of :mod:`mmunsup3d.utils.checkpoint_globals` (tensors, NumPy arrays/scalars,
+MMEngine's ``HistoryBuffer`` and ``ConfigDict``, sets), added for that one load only; nothing
+is ever loaded with ``weights_only=False``. The argument is passed *explicitly*: torch 2.14's
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` only overrides calls that omit it (see
+``torch.serialization.load``), so the variable cannot turn this loader unsafe. A file that
+needs anything else is refused with :class:`UnsafeCheckpointError`, which names mmunsup3d and
+the deliberate way to trust a file (``python -m mmunsup3d convert-checkpoint IN OUT --trust``).
+MMEngine's own loaders (``load_checkpoint``, ``Runner.resume``, ``load_from``,
+``init_cfg=dict(type='Pretrained')``) reach the same loader through
+:mod:`mmunsup3d.utils.host_loaders`.
 
 **Strict.** MMEngine's ``load_checkpoint`` is non-strict and only warns, so a checkpoint of
 another architecture silently evaluates random weights. :func:`load_state_dict_strict` checks
 the keys a run needs (the submodules under ``prefixes``, e.g. ``lifter.`` for inference) and
-raises :class:`CheckpointMismatchError` naming every missing, unexpected or mis-shaped key;
-keys outside ``prefixes`` (the discriminators of a training checkpoint) are ignored without a
-warning, so a lifter-only (published) checkpoint loads silently for testing and inference.
+raises :class:`CheckpointMismatchError` naming every missing, unexpected, mis-shaped,
+wrongly typed or non-finite key; keys outside ``prefixes`` (the discriminators of a training
+checkpoint) are ignored without a warning, so a lifter-only (published) checkpoint loads
+silently for testing and inference.
 """
+import io
 import os
 import os.path as osp
 import pickle
 import re
-import urllib.parse
-import urllib.request
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint_globals import checkpoint_globals, plain_values
+
 __all__ = [
-    'checkpoint_safe_globals', 'allow_checkpoint_globals', 'register_safe_checkpoint_loaders',
-    'safe_torch_load', 'checkpoint_state_dict', 'inference_prefixes', 'load_state_dict_strict',
-    'load_checkpoint_strict', 'UnsafeCheckpointError', 'CheckpointMismatchError'
+    'safe_torch_load', 'safe_torch_load_bytes', 'checkpoint_state_dict', 'inference_prefixes',
+    'load_state_dict_strict', 'load_checkpoint_strict', 'UnsafeCheckpointError',
+    'CheckpointMismatchError'
 ]
 
 MapLocation = Optional[Union[str, torch.device, Callable, Dict[str, str]]]
@@ -54,50 +48,6 @@ class UnsafeCheckpointError(RuntimeError):
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint's weights do not fit the model (missing/unexpected keys, shapes)."""
-
-
-def checkpoint_safe_globals() -> List[Any]:
-    """The globals MMEngine checkpoints (state dicts + meta + message hub) need."""
-    from mmengine.logging import HistoryBuffer
-    from numpy.core.multiarray import _reconstruct, scalar  # numpy 2 re-exports from _core
-    dtypes = [type(np.dtype(t)) for t in
-              ('float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8',
-               'bool')]
-    # ``bytes``: protocol-2 pickles rebuild empty byte strings by calling it (harmless).
-    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, bytes, *dtypes]
-
-
-_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
-
-
-def _history_buffer_getstate(self) -> dict:
-    """``HistoryBuffer`` state without references to its built-in methods (see module doc)."""
-    state = {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
-    custom = {k: v for k, v in self._statistics_methods.items() if k not in _DEFAULT_STATISTICS}
-    if custom:
-        state['statistics_methods'] = custom
-    return state
-
-
-def _add_safe_globals() -> None:
-    """Patch ``HistoryBuffer`` pickling and add the allow-list to torch's global list."""
-    from mmengine.logging import HistoryBuffer
-    HistoryBuffer.__getstate__ = _history_buffer_getstate
-    torch.serialization.add_safe_globals(checkpoint_safe_globals())
-
-
-def allow_checkpoint_globals() -> None:
-    """Make all checkpoint loading in this process safe (called when ``mmunsup3d`` is imported).
-
-    Adds :func:`checkpoint_safe_globals` to torch's process-wide allow-list (MMEngine
-    checkpoints load with ``weights_only=True`` under torch >= 2.6) and routes MMEngine's
-    ``CheckpointLoader`` through :func:`safe_torch_load`
-    (:func:`register_safe_checkpoint_loaders`), so ``runner.resume``, ``load_from`` and
-    ``load_checkpoint`` never unpickle unsafely, whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
-    says.
-    """
-    _add_safe_globals()
-    register_safe_checkpoint_loaders()
 
 
 # ----------------------------------------------------------------------------- safe loading
@@ -113,18 +63,18 @@ _UNSAFE_PATTERN = re.compile(
     r'Can only build|must be imported to load')
 
 
-def _check_container(path: str) -> None:
-    """Raise ``RuntimeError`` unless ``path`` looks like a torch file (zip or legacy)."""
-    head_len = max(len(_ZIP_MAGIC), *(len(h) for h in _LEGACY_HEADERS))
-    with open(path, 'rb') as f:
-        head = f.read(head_len)
+def _check_header(head: bytes, source: str) -> None:
+    """Raise ``RuntimeError`` unless ``head`` starts like a torch file (zip or legacy)."""
     if not head:
-        raise RuntimeError(f'Checkpoint {path} is empty: not a checkpoint (corrupt or '
+        raise RuntimeError(f'Checkpoint {source} is empty: not a checkpoint (corrupt or '
                            'truncated file)')
     if not head.startswith(_ZIP_MAGIC) and not head.startswith(_LEGACY_HEADERS):
-        raise RuntimeError(f'Checkpoint {path} is not a checkpoint or is corrupt: it is '
+        raise RuntimeError(f'Checkpoint {source} is not a checkpoint or is corrupt: it is '
                            'neither a torch zip archive nor a legacy torch file (first bytes '
                            f'{head[:8]!r})')
+
+
+_HEAD_LEN = max(len(_ZIP_MAGIC), *(len(h) for h in _LEGACY_HEADERS))
 
 
 def _unpickler_detail(exc: BaseException) -> str:
@@ -139,8 +89,35 @@ def _unpickler_detail(exc: BaseException) -> str:
     return text.split('. Please use')[0].splitlines()[0] if text else type(raw).__name__
 
 
+def _unsafe(source: str, detail: str) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f'Refusing to load {source}: mmunsup3d (imported in this process) loads checkpoints '
+        'with weights_only=True and an allow-list (tensors, NumPy arrays and scalars, MMEngine '
+        'meta and message hub, ConfigDict, sets), and this file references an object outside '
+        'it, which could run code when unpickled; nothing of it was executed. If you trust '
+        'the file, re-save it once without such objects: python -m mmunsup3d '
+        f'convert-checkpoint {source} SAFE.pth --trust, then load SAFE.pth. Detail: {detail}')
+
+
+def _weights_only_load(f: Any, source: str, map_location: MapLocation) -> Any:
+    """``torch.load(f, weights_only=True)`` inside :func:`checkpoint_globals`, errors named."""
+    try:
+        with checkpoint_globals():
+            return plain_values(torch.load(f, map_location=map_location, weights_only=True))
+    except pickle.UnpicklingError as e:
+        detail = _unpickler_detail(e)
+        # ``from None``: the chained torch message would advise weights_only=False.
+        if _UNSAFE_PATTERN.search(detail):
+            raise _unsafe(source, detail) from None
+        raise RuntimeError(f'Checkpoint {source} is corrupt or not a checkpoint (unreadable '
+                           f'pickle stream): {detail}') from None
+    except Exception as e:  # zip reader, EOF, struct and decoding errors of damaged files
+        raise RuntimeError(f'Checkpoint {source} is corrupt, truncated or not a checkpoint: '
+                           f'{type(e).__name__}: {str(e).strip()[:500]}') from e
+
+
 def safe_torch_load(path: Union[str, os.PathLike], map_location: MapLocation = 'cpu') -> Any:
-    """``torch.load(path, weights_only=True)`` with the MMEngine allow-list.
+    """``torch.load(path, weights_only=True)`` with the checkpoint allow-list.
 
     Safe under ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (an explicit ``weights_only=True`` wins).
 
@@ -149,7 +126,8 @@ def safe_torch_load(path: Union[str, os.PathLike], map_location: MapLocation = '
         map_location: as for :func:`torch.load`.
 
     Returns:
-        The unpickled checkpoint (usually a dict with ``state_dict`` and ``meta``).
+        The unpickled checkpoint (usually a dict with ``state_dict`` and ``meta``); NumPy
+        arrays in it are plain ``numpy.ndarray``.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
@@ -160,98 +138,22 @@ def safe_torch_load(path: Union[str, os.PathLike], map_location: MapLocation = '
     path = os.fspath(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint not found: {path}')
-    _check_container(path)
-    # Not torch's ``safe_globals`` context manager: on exit it would also remove these globals
-    # from the process-wide list that other loaders of this process rely on.
-    _add_safe_globals()
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        detail = _unpickler_detail(e)
-        # ``from None``: the chained torch message would advise weights_only=False.
-        if _UNSAFE_PATTERN.search(detail):
-            raise UnsafeCheckpointError(
-                f'Refusing to load {path}: it references objects outside the checkpoint '
-                f'allow-list (tensors, NumPy arrays, MMEngine meta); it may carry code that '
-                f'would run when unpickled, and nothing of it was executed. Only load '
-                f'checkpoints you trust. Detail: {detail}') from None
-        raise RuntimeError(f'Checkpoint {path} is corrupt or not a checkpoint (unreadable '
-                           f'pickle stream): {detail}') from None
-    except Exception as e:  # zip reader, EOF, struct and decoding errors of damaged files
-        raise RuntimeError(f'Checkpoint {path} is corrupt, truncated or not a checkpoint: '
-                           f'{type(e).__name__}: {str(e).strip()[:500]}') from e
+    with open(path, 'rb') as f:
+        _check_header(f.read(_HEAD_LEN), path)
+    return _weights_only_load(path, path, map_location)
 
 
-# ------------------------------------------------------------ MMEngine's CheckpointLoader
-# The function names follow MMEngine's ``load_from_<name>``: CheckpointLoader logs
-# "Loads checkpoint by <name> backend".
-def load_from_local_safe(filename: str, map_location: MapLocation = None) -> Any:
-    """MMEngine loader for local paths (scheme prefix ``''``), via :func:`safe_torch_load`."""
-    return safe_torch_load(osp.expanduser(filename), map_location)
+def safe_torch_load_bytes(data: bytes, source: str, map_location: MapLocation = 'cpu') -> Any:
+    """:func:`safe_torch_load` for a checkpoint held in memory (object stores).
 
-
-def load_from_file_url_safe(filename: str, map_location: MapLocation = None) -> Any:
-    """MMEngine loader for ``file://`` URLs: the local file they name, loaded safely."""
-    parsed = urllib.parse.urlparse(filename)
-    if parsed.netloc not in ('', 'localhost'):
-        raise ValueError(f'{filename}: file:// URLs must name a local file (host "'
-                         f'{parsed.netloc}" is not supported)')
-    return safe_torch_load(urllib.request.url2pathname(parsed.path), map_location)
-
-
-def load_from_http_safe(filename: str, map_location: MapLocation = None) -> Any:
-    """MMEngine loader for ``http(s)://``: sha256-verified download, then a safe load.
-
-    The download is :func:`mmunsup3d.utils.zoo.download_checkpoint` (the file name must carry
-    the OpenMMLab ``-<8 hex of sha256>.pth`` suffix). As MMEngine's own loader, rank 0
-    downloads first in distributed runs; the others then find it in the cache.
+    Args:
+        data: the file's bytes.
+        source: its name for messages (the URL).
+        map_location: as for :func:`torch.load`.
     """
-    from mmengine.dist import get_dist_info
-    from .zoo import download_checkpoint
-    rank, world_size = get_dist_info()
-    path = download_checkpoint(filename) if rank == 0 else None
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
-            path = download_checkpoint(filename)
-    return safe_torch_load(path, map_location)
-
-
-def load_from_unsupported(filename: str, map_location: MapLocation = None) -> Any:
-    """MMEngine loader for every other scheme (pavi, s3, open-mmlab, torchvision...): refuse.
-
-    MMEngine's loaders for them unpickle without ``weights_only`` (unsafe under
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``).
-    """
-    raise ValueError(f'Cannot load checkpoint {filename}: mmunsup3d loads checkpoints only '
-                     'from local paths, file:// and http(s):// URLs (safe loader); download '
-                     'it and pass the local path')
-
-
-_SAFE_SCHEMES = {
-    '': load_from_local_safe,
-    'file://': load_from_file_url_safe,
-    'http://': load_from_http_safe,
-    'https://': load_from_http_safe,
-}
-# MMEngine 0.10.7's other schemes, refused even if a future version stops registering them
-# at import (those it registers then are found in ``CheckpointLoader._schemes`` as well).
-_REFUSED_SCHEMES = ('pavi://', r'(\S+\:)?s3://', r'(\S+\:)?petrel://', 'modelzoo://',
-                    'torchvision://', 'open-mmlab://', 'openmmlab://', 'mmcls://')
-
-
-def register_safe_checkpoint_loaders() -> None:
-    """Route every scheme of MMEngine's ``CheckpointLoader`` through the safe loader.
-
-    Idempotent. Local paths, ``file://`` and ``http(s)://`` load via :func:`safe_torch_load`;
-    any other registered scheme raises ``ValueError``.
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    registered = set(getattr(CheckpointLoader, '_schemes', {}))
-    for prefix in sorted(registered.union(_REFUSED_SCHEMES) - set(_SAFE_SCHEMES)):
-        CheckpointLoader.register_scheme(prefix, load_from_unsupported, force=True)
-    for prefix, loader in _SAFE_SCHEMES.items():
-        CheckpointLoader.register_scheme(prefix, loader, force=True)
+    _check_header(bytes(data[:_HEAD_LEN]), source)
+    with io.BytesIO(data) as buffer:
+        return _weights_only_load(buffer, source, map_location)
 
 
 # ---------------------------------------------------------------------------- strict loading
@@ -369,6 +271,40 @@ def _residual_lifter_hint(module: nn.Module, own: Mapping[str, Any], given: Mapp
             'mmunsup3d.apis.init_lifter)')
 
 
+def _value_problem(key: str, value: Any, own: torch.Tensor) -> Optional[str]:
+    """Why checkpoint ``value`` cannot stand for the model's tensor ``own``, or ``None``."""
+    if not isinstance(value, torch.Tensor):
+        return (f'{key}: checkpoint has a {type(value).__name__}, model a tensor of shape '
+                f'{tuple(own.shape)}')
+    if value.shape != own.shape:
+        return f'{key}: checkpoint shape {tuple(value.shape)}, model shape {tuple(own.shape)}'
+    if own.is_floating_point() and not value.is_floating_point():
+        # An integer tensor would be cast silently and give nonsense weights.
+        return f'{key}: checkpoint dtype {value.dtype}, model dtype {own.dtype}'
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        return f'{key}: {bad} of {value.numel()} values are NaN or infinite'
+    return None
+
+
+def _listed(title: str, items: List[str], limit: int = 10) -> List[str]:
+    if not items:
+        return []
+    more = f'; ... ({len(items) - limit} more)' if len(items) > limit else ''
+    return [f'{title} ({len(items)}): {"; ".join(items[:limit])}{more}']
+
+
+def _fit_problems(own: Mapping[str, Any], given: Mapping[str, Any],
+                  wanted: List[str]) -> List[str]:
+    """Message lines for missing, unexpected and unusable keys (empty: the weights fit)."""
+    missing = [k for k in wanted if k not in given]
+    unexpected = [k for k in given if k not in own]
+    bad = [p for p in (_value_problem(k, given[k], own[k]) for k in wanted if k in given) if p]
+    return ([f'missing keys ({len(missing)}): {_format_keys(missing)}'] if missing else []) + \
+        ([f'unexpected keys ({len(unexpected)}): {_format_keys(unexpected)}']
+         if unexpected else []) + _listed('unusable values', bad)
+
+
 def load_state_dict_strict(module: nn.Module,
                            state_dict: Mapping[str, Any],
                            prefixes: Optional[Sequence[str]] = ('lifter.', ),
@@ -376,9 +312,10 @@ def load_state_dict_strict(module: nn.Module,
     """Load the keys of ``state_dict`` under ``prefixes`` into ``module``, strictly.
 
     Every key of ``module``'s state dict under ``prefixes`` must be in ``state_dict`` with the
-    same shape, and ``state_dict`` must hold no other key under ``prefixes``; keys outside them
-    are ignored on both sides (left as they are in ``module``). Floating-point values are cast
-    to the module's dtype (half-precision published checkpoints).
+    same shape, a floating-point dtype where the model's is one, and finite values; and
+    ``state_dict`` must hold no other key under ``prefixes``; keys outside them are ignored on
+    both sides (left as they are in ``module``). Floating-point values are cast to the
+    module's dtype (half-precision published checkpoints).
 
     Args:
         module: the model (a DDP-style wrapper is unwrapped).
@@ -389,49 +326,22 @@ def load_state_dict_strict(module: nn.Module,
 
     Raises:
         CheckpointMismatchError: listing the missing keys, the unexpected keys and each
-            mis-shaped key with the checkpoint's and the model's shape; when a residual lifter
-            of another width / depth / input channels is the cause, also the exact
-            ``--cfg-options model.lifter.width=... model.lifter.num_blocks=...
+            unusable key (shape, integer dtype for a float tensor, NaN/inf values); when a
+            residual lifter of another width / depth / input channels is the cause, also the
+            exact ``--cfg-options model.lifter.width=... model.lifter.num_blocks=...
             model.lifter.in_channels=...`` that build the checkpoint's lifter (read from its
             shapes).
     """
+    from mmengine.runner.checkpoint import get_state_dict, load_state_dict
     module = _bare(module)
     prefixes = tuple(p if p == '' or p.endswith('.') else p + '.' for p in (prefixes or ('', )))
-
-    def needed(key: str) -> bool:
-        return key.startswith(prefixes)
-
-    from mmengine.runner.checkpoint import get_state_dict
     # The bare model's keys, also inside nested wrappers (distributed GAN training wraps each
     # sub-network in its own DDP).
     own = get_state_dict(module)
-    given = OrderedDict((_unwrapped_key(k, own), v) for k, v in state_dict.items())
-    given = OrderedDict((k, v) for k, v in given.items() if needed(k))
-    metadata = getattr(state_dict, '_metadata', None)
-    if metadata is not None:
-        given._metadata = metadata
-    wanted = [k for k in own if needed(k)]
-    missing = [k for k in wanted if k not in given]
-    unexpected = [k for k in given if k not in own]
-    problems = []
-    if missing:
-        problems.append(f'missing keys ({len(missing)}): {_format_keys(missing)}')
-    if unexpected:
-        problems.append(f'unexpected keys ({len(unexpected)}): {_format_keys(unexpected)}')
-    bad = []
-    for key in wanted:
-        if key not in given:
-            continue
-        value = given[key]
-        if not isinstance(value, torch.Tensor):
-            bad.append(f'{key}: checkpoint has a {type(value).__name__}, model a tensor of '
-                       f'shape {tuple(own[key].shape)}')
-        elif value.shape != own[key].shape:
-            bad.append(f'{key}: checkpoint shape {tuple(value.shape)}, model shape '
-                       f'{tuple(own[key].shape)}')
-    if bad:
-        problems.append(f'shape mismatch ({len(bad)}): {"; ".join(bad[:10])}'
-                        + (f'; ... ({len(bad) - 10} more)' if len(bad) > 10 else ''))
+    given = OrderedDict((k, v) for k, v in ((_unwrapped_key(k, own), v)
+                                            for k, v in state_dict.items())
+                        if k.startswith(prefixes))
+    problems = _fit_problems(own, given, [k for k in own if k.startswith(prefixes)])
     if problems:
         scope = 'all keys' if prefixes == ('', ) else 'keys under ' + ', '.join(
             repr(p) for p in prefixes)
@@ -442,7 +352,6 @@ def load_state_dict_strict(module: nn.Module,
             'the checkpoint?):\n  ' + '\n  '.join(problems + hints))
     # Keys outside ``prefixes`` keep the model's own values, so the load is complete and
     # strict (MMEngine's loader, which also unwraps nested DDP wrappers).
-    from mmengine.runner.checkpoint import load_state_dict
     full = OrderedDict(own)
     full.update(given)
     full._metadata = getattr(own, '_metadata', None)

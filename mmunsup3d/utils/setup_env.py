@@ -37,8 +37,10 @@ def register_config_scope() -> None:
     MMEngine 0.10.7 only accepts the ``pkg::`` prefix for packages in its hard-coded
     ``MODULE2PACKAGE`` table, and finds ``<pkg>/.mim/configs`` through
     ``get_installed_path``, which for a PEP 660 editable install (``pip install -e .``) points
-    at a non-existent ``site-packages/mmunsup3d``. Register the scope and, for this package
-    only, answer with the directory ``mmunsup3d`` is actually imported from. Idempotent.
+    at a non-existent ``site-packages/mmunsup3d``. Register the scope and wrap
+    ``mmengine.config.config.get_installed_path`` so that, for ``mmunsup3d`` only and only
+    when MMEngine's answer does not exist, it answers with the directory ``mmunsup3d`` is
+    imported from; every other package gets MMEngine's own answer. Idempotent.
     """
     import os.path as osp
 
@@ -52,9 +54,10 @@ def register_config_scope() -> None:
     package_dir = osp.dirname(osp.dirname(osp.abspath(__file__)))  # .../mmunsup3d
 
     def get_installed_path(package: str) -> str:
-        if package == 'mmunsup3d':
+        found = original(package)
+        if package == 'mmunsup3d' and not osp.isdir(found):
             return package_dir
-        return original(package)
+        return found
 
     get_installed_path._mmunsup3d_scope = True
     config_module.get_installed_path = get_installed_path

@@ -22,6 +22,7 @@ Checkpoints are always loaded with :func:`mmunsup3d.utils.checkpoint.safe_torch_
 (``weights_only=True`` plus a small allow-list).
 """
 import contextlib
+import email
 import errno
 import hashlib
 import math
@@ -37,6 +38,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import urllib.response
 from typing import BinaryIO, Dict, Iterator, List, Optional
 
 try:
@@ -48,7 +50,7 @@ import yaml
 
 from .paths import project_roots
 
-__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'zoo_table', 'default_cache_dir',
+__all__ = ['download_checkpoint', 'hash_prefix_of', 'resolve_model', 'list_models', 'zoo_table', 'default_cache_dir',
            'sha256sum', 'DownloadError', 'ZOO_BASE_URL', 'WEIGHTS_DIR', 'ZOO_URL_ENV', 'CACHE_DIR_ENV', 'DEADLINE_ENV', 'MAX_BYTES_ENV',
            'DEFAULT_DEADLINE', 'DEFAULT_MAX_BYTES']
 
@@ -64,12 +66,24 @@ DEADLINE_ENV = 'MMUNSUP3D_DOWNLOAD_DEADLINE'
 MAX_BYTES_ENV = 'MMUNSUP3D_DOWNLOAD_MAX_BYTES'
 DEFAULT_DEADLINE = 600.0  # seconds for a whole download_checkpoint call
 DEFAULT_MAX_BYTES = 1 << 30  # size cap when the expected size is unknown
-_SHORT_SHA = re.compile(r'-([0-9a-f]{8})\.pth$')
+#: The sha256 prefix a checkpoint's file name carries: ``-<hex>`` before the extension
+#: (``resnet50-0676ba61.pth``) or before OpenMMLab's date suffix (``...-e48f03d0_20230504.pth``).
+_HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z0-9]+$')
 _CHUNK = 1 << 16
 
 
 class DownloadError(RuntimeError):
     """A checkpoint could not be downloaded or verified; the message names the URL and cause."""
+
+
+def hash_prefix_of(filename: str) -> Optional[str]:
+    """The sha256 prefix an OpenMMLab / torch hub file name carries, or ``None``.
+
+    ``rtmpose-m_..._420e-256x192-e48f03d0_20230504.pth`` -> ``e48f03d0``;
+    ``resnet50-0676ba61.pth`` -> ``0676ba61``; ``model.pth`` -> ``None``.
+    """
+    match = _HASH_IN_NAME.search(filename)
+    return match.group(1) if match else None
 
 
 def _find_root() -> str:
@@ -363,12 +377,38 @@ else:  # pragma: no cover
     _HTTPSHandler = None
 
 
+class _RegularFileHandler(urllib.request.FileHandler):
+    """``file://`` for regular files only.
+
+    The stdlib handler ``open()``s the path, which blocks forever on a FIFO (no deadline can
+    interrupt it): open it non-blocking, require a regular file, then read it normally.
+    """
+
+    def open_local_file(self, req):
+        if req.host and req.host != 'localhost':
+            raise urllib.error.URLError(f'file:// URLs must name a local file, not host '
+                                        f'{req.host!r}')
+        path = urllib.request.url2pathname(req.selector)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) |
+                         getattr(os, 'O_CLOEXEC', 0))
+        except OSError as e:
+            raise urllib.error.URLError(e) from e
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise urllib.error.URLError(f'{path} is not a regular file')
+        os.set_blocking(fd, True)
+        headers = email.message_from_string(f'Content-Length: {info.st_size}\n')
+        return urllib.response.addinfourl(os.fdopen(fd, 'rb'), headers, req.full_url)
+
+
 def _build_opener(transfer: _Transfer) -> urllib.request.OpenerDirector:
     """An opener that knows only http, https and file (no ftp/data), with safe redirects."""
     opener = urllib.request.OpenerDirector()
     handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), _HTTPHandler(),
                 urllib.request.HTTPDefaultErrorHandler(), _HttpOnlyRedirectHandler(),
-                urllib.request.HTTPErrorProcessor(), urllib.request.FileHandler()]
+                urllib.request.HTTPErrorProcessor(), _RegularFileHandler()]
     if _HTTPSHandler is not None:
         handlers.append(_HTTPSHandler())
     for handler in handlers:
@@ -613,11 +653,11 @@ def download_checkpoint(name_or_url: str, cache_dir: Optional[str] = None,
             raise ValueError(f'Unsupported URL scheme "{scheme}" in {url} '
                              '(expected http://, https:// or file://)')
         filename = osp.basename(urllib.parse.unquote(parsed.path))
-        match = _SHORT_SHA.search(filename)
-        if not match:
+        prefix = hash_prefix_of(filename)
+        if not prefix:
             raise ValueError(f'Cannot verify {url}: its file name must end in '
-                             '"-<first 8 hex of sha256>.pth" (OpenMMLab naming)')
-        prefix = match.group(1)
+                             '"-<first 8 hex of sha256>.pth" or "-<first 8 hex of sha256>_'
+                             '<YYYYMMDD>.pth" (OpenMMLab naming)')
     else:
         info = resolve_model(name_or_url)
         full_sha = info['sha256']

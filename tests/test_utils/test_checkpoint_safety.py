@@ -141,10 +141,14 @@ def test_mmengine_loaders_refuse_payload(setup, tmp_path, monkeypatch, force):
         with pytest.raises(UnsafeCheckpointError) as excinfo:
             runner.load_or_resume()
         _assert_unsafe(excinfo, marker)
-    # Schemes whose MMEngine loaders unpickle without weights_only are refused outright.
-    for name in ('open-mmlab://resnet50', 'torchvision://resnet18', 's3://bucket/x.pth'):
-        with pytest.raises(ValueError, match='only from local paths, file:// and http'):
-            CheckpointLoader.load_checkpoint(name)
+    # Every other scheme of MMEngine's goes through the same safe loader (the resolution of
+    # torchvision:// and open-mmlab:// names is tested in test_host_loaders.py).
+    from mmunsup3d.utils import host_loaders
+    for name in ('open-mmlab://x', 'torchvision://x', 's3://bucket/x.pth', 'pavi://x',
+                 'mmcls://x', 'modelzoo://x', 'petrel://x', 'http://x', 'https://x', 'x',
+                 'file://x'):
+        assert CheckpointLoader._get_checkpoint_loader(name).__module__ == \
+            host_loaders.__name__, name
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -288,6 +292,22 @@ def test_load_state_dict_strict_reports_and_loads(setup):
     with pytest.raises(CheckpointMismatchError, match=r'(?s)all keys.*missing keys \(\d+\): '
                        r'discriminator\.'):
         load_state_dict_strict(model, lifter_only, prefixes=None)
+
+
+@pytest.mark.parametrize('corrupt,match', [
+    (lambda v: v.long(), r'lifter\.\S+: checkpoint dtype torch\.int64, model dtype torch\.float32'),
+    (lambda v: v.clone().fill_(float('nan')), r'values are NaN or infinite'),
+    (lambda v: v.clone().fill_(float('inf')), r'values are NaN or infinite'),
+], ids=['int64-weights', 'nan-weights', 'inf-weights'])
+def test_integer_and_non_finite_weights_are_refused(setup, corrupt, match):
+    """Cast silently, int64 weights would evaluate nonsense; NaN/inf weights crash later."""
+    model = MODELS.build(setup['cfg'].model)
+    state = {k: corrupt(v) if v.is_floating_point() else v
+             for k, v in setup['model'].state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointMismatchError, match=match):
+        load_state_dict_strict(model, state, source='bad.pth')
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_keys_of_nested_ddp_wrappers_load_into_the_bare_model(setup):
