@@ -40,6 +40,13 @@ trusted; their position is replaced, their index is reported):
   parent are trusted; otherwise it collapses onto its (filled) parent.
 * a low neck/nose (9) is extrapolated along the spine: ``thorax + 0.5 * (thorax - spine)``;
   a low head top (10): ``neck + 0.5 * (neck - thorax)`` (after 9 has been filled).
+
+Layout check of :func:`check_keypoint_format` (is this array really COCO-17 / Human3.6M-17?):
+in image coordinates (y down) an upright person has the head above the hips and the shoulders
+above the knees and ankles. Read in the wrong joint order these relations flip (COCO read as
+Human3.6M puts the wrists where the head is; Human3.6M read as COCO puts the knees where the
+shoulders are), so when a clear majority of the confident poses contradicts them the array is
+reported as not being in the declared layout.
 """
 from typing import List, Optional, Tuple
 
@@ -51,7 +58,7 @@ from .skeleton import (COCO_KEYPOINT_NAMES, COCO_TO_H36M_DIRECT, CORE_JOINTS, H3
 __all__ = [
     'COCO_KEYPOINT_NAMES', 'H36M_KEYPOINT_NAMES', 'H36M_PARENTS', 'H36M_SKELETON',
     'CORE_JOINTS', 'HEAD_TOP_FACTOR', 'COCO_TO_H36M_DIRECT', 'coco_to_h36m',
-    'fill_low_confidence'
+    'fill_low_confidence', 'check_keypoint_format', 'KEYPOINT_FORMATS'
 ]
 
 # Left/right mirror of the Human3.6M limb joints (knees, ankles, elbows, wrists).
@@ -161,3 +168,106 @@ def fill_low_confidence(kpts: np.ndarray,
             x[10] = x[9] + 0.5 * (x[9] - x[8])
     low_idx = [np.flatnonzero(row).tolist() for row in low]
     return out, low_idx, valid
+
+
+# --------------------------------------------------------------------------- layout check
+#: Declared layouts :func:`check_keypoint_format` knows, with their display names.
+KEYPOINT_FORMATS = {'coco17': 'COCO-17', 'h36m17': 'Human3.6M-17'}
+
+# Per layout, relations "group A lies above group B" (image y grows downwards) that hold for an
+# upright person and flip when the array is in the other layout: (name A, joints A, name B,
+# joints B). Group means are compared, so one badly placed joint does not decide a relation.
+_LAYOUT_RULES = {
+    'h36m17': (('the head (joints 9, 10)', (9, 10), 'the pelvis and hips (0, 1, 4)', (0, 1, 4)),
+               ('the thorax and shoulders (8, 11, 14)', (8, 11, 14),
+                'the knees and ankles (2, 3, 5, 6)', (2, 3, 5, 6))),
+    'coco17': (('the face (joints 0-4)', (0, 1, 2, 3, 4), 'the hips (11, 12)', (11, 12)),
+               ('the shoulders (5, 6)', (5, 6), 'the knees and ankles (13-16)',
+                (13, 14, 15, 16))),
+}
+
+
+def _layout_votes(kpts: np.ndarray, rules: tuple, margin: float) -> np.ndarray:
+    """Per pose and relation: +1 holds, -1 contradicted, 0 too close to tell.
+
+    Args:
+        kpts: ``(M, J, 2)`` finite keypoints, image coordinates (y down).
+        rules: relations of :data:`_LAYOUT_RULES`.
+        margin: a relation decides only when the two group means differ vertically by more
+            than ``margin`` x the pose's extent (lying people give no vote).
+
+    Returns:
+        ``(M, R)`` int votes.
+    """
+    joints = sorted({j for rule in rules for j in rule[1] + rule[3]})
+    extent = np.ptp(kpts[:, joints], axis=1).max(-1)
+    votes = []
+    for _, upper, _, lower in rules:
+        drop = kpts[:, list(lower), 1].mean(-1) - kpts[:, list(upper), 1].mean(-1)
+        votes.append(np.sign(drop) * (np.abs(drop) > margin * extent))
+    return np.stack(votes, -1).astype(int)
+
+
+def check_keypoint_format(keypoints: np.ndarray,
+                          scores: Optional[np.ndarray] = None,
+                          keypoint_format: str = 'h36m17',
+                          source: str = 'keypoints',
+                          score_thr: float = 0.3,
+                          max_poses: int = 1000,
+                          min_fraction: float = 0.75,
+                          margin: float = 0.1) -> None:
+    """Refuse 2D keypoints whose anatomy contradicts the declared joint layout.
+
+    Looks at up to ``max_poses`` confident poses (every joint the relations use scores at
+    least ``score_thr``), evenly spread over the array, and votes per pose on the relations of
+    the module docstring. Poses too flat to tell (lying people) do not vote; upside-down
+    people (flips, handstands) and some lying or crawling ones vote against, so the check
+    fires only when at least ``min_fraction`` of the voting poses contradict the layout (in
+    the embedded mocap, clips of the right layout reach at most 0.6 while people get up from
+    lying on their back, upright clips of the wrong layout at least 0.88). Pure numpy,
+    vectorised.
+
+    Args:
+        keypoints: ``(N, 17, 2)`` image coordinates (pixels, y down) in the declared layout.
+        scores: optional ``(N, 17)`` confidences; ``None`` trusts every joint.
+        keypoint_format: ``'coco17'`` or ``'h36m17'`` (:data:`KEYPOINT_FORMATS`).
+        source: what the keypoints are (a file name, a record), for the message.
+        score_thr: joints scoring below it make a pose unfit to vote.
+        max_poses: most poses looked at (a sample keeps the check cheap on long inputs).
+        min_fraction: share of voting poses that must contradict the layout to raise.
+        margin: vertical difference, as a fraction of the pose's extent, below which a
+            relation does not vote.
+
+    Raises:
+        ValueError: an unknown ``keypoint_format``, wrong shapes, or a clear majority of the
+            voting poses contradicting ``keypoint_format``; the message names ``source``, the
+            declared layout and the relations that failed.
+    """
+    if keypoint_format not in _LAYOUT_RULES:
+        raise ValueError(f'{source}: unknown keypoint_format {keypoint_format!r}; expected one '
+                         f'of {sorted(_LAYOUT_RULES)}')
+    kpts, scores = _check(keypoints, scores)
+    rules = _LAYOUT_RULES[keypoint_format]
+    joints = sorted({j for rule in rules for j in rule[1] + rule[3]})
+    usable = np.isfinite(kpts).all((1, 2)) & np.isfinite(scores).all(1) & \
+        (scores[:, joints] >= score_thr).all(1)
+    idx = np.flatnonzero(usable)
+    if len(idx) > max_poses:
+        idx = idx[np.linspace(0, len(idx) - 1, max_poses).round().astype(int)]
+    if not len(idx):
+        return  # nothing confident enough to judge by
+    votes = _layout_votes(kpts[idx], rules, margin)
+    verdict = votes.sum(-1)
+    voting = int((verdict != 0).sum())
+    against = verdict < 0
+    if not voting or against.sum() < min_fraction * voting:
+        return
+    broken = [f'{up} below {low} in {int((votes[against, r] < 0).sum())}'
+              for r, (up, _, low, _) in enumerate(rules)]
+    name = KEYPOINT_FORMATS[keypoint_format]
+    others = ' / '.join(v for k, v in KEYPOINT_FORMATS.items() if k != keypoint_format)
+    raise ValueError(
+        f'{source}: the keypoints do not look like {name}: {int(against.sum())} of {voting} '
+        f'confident poses checked contradict its joint order ({"; ".join(broken)} of them; '
+        f'image y points down). Is the file in another joint order ({others})? If the people '
+        'really are upside down in most frames, skip this check.')
