@@ -175,3 +175,18 @@ def test_bad_arguments(tool, tmp_path):
         tool.main(['--split', 'test', '--clips', 'moonwalk', '--npz-out',
                    str(tmp_path / 'a.npz')])
     assert os.listdir(tmp_path) == []
+
+
+def test_other_mocap_npz_as_source(tool, tmp_path):
+    # A BVH-converted file has the embedded file's layout (bvh_to_mocap.py): clip_names + clips.
+    with np.load(MocapProjectionDataset(split='test').data_file, allow_pickle=False) as data:
+        clips = dict(mywalk=data['walk'], myrun=data['run'])
+        fps = data['fps']
+    src = tmp_path / 'other.npz'
+    np.savez(src, fps=fps, joint_names=np.array([f'j{i}' for i in range(17)]),
+             clip_names=np.array(sorted(clips)), **clips)
+    out = _run(tool, tmp_path, '--src', str(src), '--split', 'test', '--clips', 'mywalk')
+    ds = MocapProjectionDataset(data_file=str(src), split='test', clips=['mywalk'])
+    np.testing.assert_allclose(out['2d']['keypoints'], ds.arrays['keypoints_2d'], atol=1e-3)
+    np.testing.assert_allclose(out['gt']['keypoints_3d'], ds.arrays['keypoints_3d'], atol=1e-6)
+    assert out['gt']['img_paths'][0].startswith('mocap_mywalk.testcam0_')
