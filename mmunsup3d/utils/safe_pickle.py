@@ -33,8 +33,16 @@ Allowing a global is not enough to be safe; what a pickle *does* with it matters
   already built with that dtype would then read pointers or memory out of bounds. So dtypes
   are restricted to the plain kinds above (no object, void/structured or sub-array dtypes) and
   each built dtype must equal the canonical dtype of its type string.
+- An array made by ``_reconstruct`` has no data until its BUILD: its memory is uninitialised
+  (heap garbage). Such an array may not be read before it is built (as an argument of a call
+  or inside a BUILD state, e.g. as a shape), and a load that ends with an array never built is
+  refused.
 - Object arrays are refused at every entry point (they would hold arbitrary objects), and the
   loaded value is walked once more to check that it holds only the types above.
+- Sizes are checked before anything is allocated: a length field (a protocol-4 frame, a
+  ``bytes``/``str``/``bytearray`` length) or a ``_reconstruct`` array larger than what the file
+  can still hold is refused (for a stream whose size is unknown, the cap is
+  :data:`MAX_STREAM_BYTES`), instead of a ``MemoryError`` naming nothing.
 
 This needs the pure-Python unpickler (``pickle._Unpickler``, CPython's reference
 implementation), whose opcode table can be guarded; the C unpickler only lets one hook
@@ -42,27 +50,37 @@ implementation), whose opcode table can be guarded; the C unpickler only lets on
 
 NumPy files are the other way a data file can carry a pickle (an object array is stored as a
 pickle inside the ``.npy``). :func:`load_npy` and :func:`npz_array` read them with
-``allow_pickle=False`` and turn NumPy's refusal into an error naming the file and the key.
+``allow_pickle=False`` and turn NumPy's refusal into an error naming the file and the key;
+:func:`open_npz` opens an ``.npz`` the same way. A truncated or corrupt NumPy file is a
+``ValueError`` naming the file (and key), never a bare ``BadZipFile`` / ``EOFError``.
 """
 import _compat_pickle
 import importlib
 import io
 import os
 import pickle
+import struct
 import sys
+import zipfile
+import zlib
 from typing import Any, BinaryIO, Dict, Optional, Tuple, Union
 
 import numpy as np
 
 __all__ = [
     'UnsafePickleError', 'RestrictedUnpickler', 'safe_load', 'safe_loads', 'load_npy',
-    'npz_array'
+    'npz_array', 'open_npz', 'MAX_STREAM_BYTES'
 ]
 
 # NumPy dtype kinds a pickle may contain: bool, int, uint, float, complex, bytes_, str_.
 _KINDS = 'biufcSU'
 # Type characters of those kinds, to find their numpy 2 DType classes.
 _TYPE_CHARS = '?bBhHiIlLqQnNpPefdgFDGSU'
+# The longest read of an opcode's fixed-size argument (an 8-byte length or frame size).
+_FIXED_READ = 8
+# Largest read from a stream whose size cannot be measured (not seekable). Files on disk and
+# ``bytes`` are bounded by their actual size instead.
+MAX_STREAM_BYTES = 1 << 30
 _ALLOWED_TEXT = ('dict, list, tuple, set, str, bytes, numbers, bool, None and NumPy arrays, '
                  'scalars and dtypes of kinds bool/int/uint/float/complex/bytes/str')
 
@@ -114,6 +132,30 @@ def _dtype_problem(dtype: Any) -> Optional[str]:
     return None
 
 
+def _bytes_left(file: BinaryIO) -> int:
+    """How many bytes ``file`` holds from its position on (:data:`MAX_STREAM_BYTES` if it
+    cannot seek)."""
+    try:
+        pos = file.tell()
+        end = file.seek(0, io.SEEK_END)
+        file.seek(pos)
+    except (AttributeError, OSError, ValueError):
+        return MAX_STREAM_BYTES
+    return max(end - pos, 0)
+
+
+def _claimed_nbytes(shape: Any, itemsize: int) -> Optional[int]:
+    """Bytes of an array of ``shape``, or ``None`` if ``shape`` is not a tuple/list of integers
+    (or one integer)."""
+    dims = shape if type(shape) in (tuple, list) else (shape, )
+    nbytes = itemsize
+    for dim in dims:
+        if not isinstance(dim, (int, np.integer)):
+            return None
+        nbytes *= max(int(dim), 0)
+    return nbytes
+
+
 class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler that builds only plain data and numeric NumPy values (see module doc).
 
@@ -149,6 +191,10 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             self._globals[(mod, '_frombuffer')] = frombuffer
         self._callables = {id(f): f for f in (reconstruct, frombuffer, scalar, dtype, encode,
                                                empty_bytes, complex_)}
+        # Every read from the file goes through the size check (see _read_file).
+        self._max_read = _bytes_left(file)
+        self._raw_read = file.read
+        self._file_read = self._read_file
 
     # ----------------------------------------------------------------- refusals
     def refuse(self, what: str) -> UnsafePickleError:
@@ -157,6 +203,49 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             f'{self.name}: refusing to unpickle {what}; only {_ALLOWED_TEXT} are allowed. '
             'Nothing from the file was executed. Regenerate the file from trusted data if it '
             'is yours.', what)
+
+    def too_large(self, what: str, nbytes: int) -> UnsafePickleError:
+        """The error for ``what`` claiming ``nbytes`` bytes, more than the file holds."""
+        return UnsafePickleError(
+            f'{self.name}: refusing to unpickle {what} of {nbytes} bytes: the file holds only '
+            f'{self._max_read} bytes (a truncated file or a crafted length). Nothing was '
+            'allocated or executed.', f'{what} of {nbytes} bytes')
+
+    def _check_size(self, nbytes: int, what: str) -> None:
+        # Before allocating: a length the file cannot back is a lie, and believing it would
+        # end in a MemoryError that names nothing.
+        if nbytes > self._max_read:
+            raise self.too_large(what, nbytes)
+
+    def _read_file(self, n: int) -> bytes:
+        """``file.read(n)`` after checking ``n`` against what the file holds.
+
+        Reads of up to 8 bytes are an opcode or its fixed-size argument: at the end of a
+        truncated file pickle itself reports them (``EOFError``). Longer ones are the bytes a
+        length field announced (``BINBYTES8``, ``BINUNICODE8``, ...), which a file shorter
+        than that cannot hold.
+        """
+        if n > _FIXED_READ:
+            self._check_size(n, 'a read')
+        return self._raw_read(n)
+
+    def _check_built(self, value: Any, where: str) -> None:
+        """Refuse ``value`` (or an item or sub-item of it) if it is an array not yet built.
+
+        Two levels cover what the factories and ``ndarray.__setstate__`` read (an argument, a
+        shape's dimensions); longer containers than NumPy's 64 dimensions are not descended
+        into (NumPy refuses such shapes itself), so crafted streams cannot make this slow.
+        """
+        items = [value]
+        if type(value) in (tuple, list):
+            items.extend(value)
+            for item in value:
+                if type(item) in (tuple, list) and len(item) <= 64:
+                    items.extend(item)
+        for item in items:
+            if isinstance(item, np.ndarray) and id(item) in self._unbuilt:
+                raise self.refuse(f'an array read before its BUILD ({where}): its memory is '
+                                  'uninitialised')
 
     def persistent_load(self, pid: Any) -> Any:
         raise self.refuse(f'persistent id {pid!r}')
@@ -184,10 +273,13 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         if id(func) not in self._callables:
             name = f'{getattr(func, "__module__", "?")}.{getattr(func, "__qualname__", func)}'
             raise self.refuse(f'a call of "{name}"')
+        self._check_built(self.stack[-1], 'an argument of a call')
         pickle._Unpickler.load_reduce(self)  # type: ignore[attr-defined]
 
     def _load_build(self) -> None:
         state, inst = self.stack[-1], self.stack[-2]
+        # Before ``inst`` leaves the unbuilt list: a state that holds it would read it.
+        self._check_built(state, 'inside a BUILD state')
         if self._unbuilt.pop(id(inst), None) is None:
             what = f'dtype {inst}' if isinstance(inst, np.dtype) else type(inst).__name__
             raise self.refuse(f'a __setstate__ of {what} (allowed only once, on a new array '
@@ -208,8 +300,24 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     def _refuse_instantiation(self) -> None:
         raise self.refuse('an instance of a class (INST/OBJ/NEWOBJ opcodes)')
 
+    def _load_frame(self) -> None:
+        """Protocol 4's FRAME, with its size checked before the frame is read."""
+        frame_size, = struct.unpack('<Q', self.read(8))
+        self._check_size(frame_size, 'a frame')
+        self._unframer.load_frame(frame_size)
+
+    def _load_bytearray8(self) -> None:
+        """Protocol 5's BYTEARRAY8, with its size checked before the buffer is allocated."""
+        size, = struct.unpack('<Q', self.read(8))
+        self._check_size(size, 'a bytearray')
+        data = bytearray(size)
+        self.readinto(data)
+        self.append(data)
+
     dispatch[pickle.REDUCE[0]] = _load_reduce
     dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.FRAME[0]] = _load_frame
+    dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
     for _op in (pickle.INST, pickle.OBJ, pickle.NEWOBJ, pickle.NEWOBJ_EX):
         dispatch[_op[0]] = _refuse_instantiation
     del _op
@@ -232,6 +340,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         """``numpy.dtype(obj, align, copy)`` for a type string of an allowed kind."""
         if not isinstance(obj, (str, bytes)):
             raise self.refuse(f'numpy.dtype of a {type(obj).__name__} (only type strings)')
+        if not all(type(v) in (bool, int) for v in (align, copy)):
+            raise self.refuse('numpy.dtype with a non-bool align or copy')
         try:
             # Always a new object (NumPy pickles with copy=True anyway): BUILD must never
             # change NumPy's shared builtin dtypes.
@@ -248,7 +358,13 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         """NumPy's ``_reconstruct`` for plain ``numpy.ndarray`` (its data come in BUILD)."""
         if subtype is not np.ndarray:
             raise self.refuse(f'an array of class {subtype!r} (only numpy.ndarray)')
-        arr = _multiarray._reconstruct(np.ndarray, shape, self._use_dtype(dtype))
+        dtype = self._use_dtype(dtype)
+        # NumPy allocates the (uninitialised) array here; its data must come from the file.
+        nbytes = _claimed_nbytes(shape, dtype.itemsize)
+        if nbytes is None:  # NumPy pickles pass (0,); anything else it would index itself
+            raise self.refuse(f'an array shape of type {type(shape).__name__} (only integers)')
+        self._check_size(nbytes, f'an array of shape {shape!r} and dtype {dtype}')
+        arr = _multiarray._reconstruct(np.ndarray, shape, dtype)
         self._unbuilt[id(arr)] = arr
         return arr
 
@@ -289,6 +405,10 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     def load(self) -> Any:
         try:
             value = super().load()
+            # NumPy builds every array it pickles; one never built holds heap garbage.
+            if any(isinstance(obj, np.ndarray) for obj in self._unbuilt.values()):
+                raise self.refuse('an array that was never built (numpy _reconstruct without '
+                                  'BUILD): its memory is uninitialised')
         finally:
             self._unbuilt.clear()
         self._check_value(value)
@@ -369,13 +489,21 @@ _OBJECT_ARRAY_HINT = ('object arrays are refused because loading one unpickles a
                       'arrays instead (e.g. np.asarray(names, dtype=str))')
 
 
-def _npy_error(name: str, what: str, exc: ValueError) -> ValueError:
+# What a truncated or damaged NumPy file raises while it is opened or read (besides NumPy's own
+# ValueError): the zip layer, a short read, a damaged deflate stream.
+_DAMAGED_FILE_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, struct.error)
+
+
+def _npy_error(name: str, what: str, exc: Exception) -> ValueError:
     """A ``ValueError`` naming the file (and key) of NumPy's refusal or read error."""
     # NumPy's refusal of object data says "allow_pickle" (object arrays in .npy/.npz) or
     # "pickled" (a plain pickle under a .npy name).
-    if 'allow_pickle' in str(exc) or 'pickled' in str(exc):
+    if isinstance(exc, ValueError) and ('allow_pickle' in str(exc) or 'pickled' in str(exc)):
         return ValueError(f'{name}: {what} is an object array (or a pickle): '
                           f'{_OBJECT_ARRAY_HINT}')
+    if isinstance(exc, _DAMAGED_FILE_ERRORS):
+        return ValueError(f'{name}: cannot read {what}: the file is truncated or corrupt '
+                          f'({type(exc).__name__}: {exc}); re-create or re-download it')
     return ValueError(f'{name}: cannot read {what} ({exc})')
 
 
@@ -390,13 +518,13 @@ def load_npy(file: Union[str, os.PathLike, BinaryIO], name: Optional[str] = None
         The array.
 
     Raises:
-        ValueError: the file holds an object array or a pickle, is an ``.npz`` archive, or is
-            not a NumPy file; the message names the file.
+        ValueError: the file holds an object array or a pickle, is an ``.npz`` archive, is
+            not a NumPy file, or is truncated or corrupt; the message names the file.
     """
     name = name if name is not None else str(getattr(file, 'name', file))
     try:
         arr = np.load(file, allow_pickle=False)
-    except ValueError as e:
+    except (ValueError, *_DAMAGED_FILE_ERRORS) as e:
         raise _npy_error(name, 'the array', e) from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
@@ -405,17 +533,48 @@ def load_npy(file: Union[str, os.PathLike, BinaryIO], name: Optional[str] = None
     return arr
 
 
+def open_npz(file: Union[str, os.PathLike, BinaryIO], name: Optional[str] = None) -> Any:
+    """Open an ``.npz`` archive without ever unpickling (``allow_pickle=False``).
+
+    Read its arrays with :func:`npz_array`; close it (or use it as a context manager).
+
+    Args:
+        file: path or binary file object of an ``.npz`` archive.
+        name: how errors name the file (default: the path).
+
+    Returns:
+        The ``numpy.lib.npyio.NpzFile``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: ``<name> is not an .npz archive (...)``: a pickle, a single ``.npy``
+            array, another kind of file, or a truncated or corrupt archive.
+    """
+    name = name if name is not None else str(getattr(file, 'name', file))
+    try:
+        npz = np.load(file, allow_pickle=False)
+    except (ValueError, *_DAMAGED_FILE_ERRORS) as e:
+        damaged = isinstance(e, _DAMAGED_FILE_ERRORS)
+        raise ValueError(f'{name} is not an .npz archive ('
+                         + ('truncated or corrupt: ' if damaged else '')
+                         + f'{type(e).__name__}: {e})') from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f'{name} is not an .npz archive (it holds a single .npy array)')
+    return npz
+
+
 def npz_array(npz: Any, key: str, name: str) -> np.ndarray:
     """``npz[key]`` of an archive opened with ``allow_pickle=False``, with clear errors.
 
     Args:
-        npz: ``numpy.lib.npyio.NpzFile`` (``np.load`` of an ``.npz``).
+        npz: ``numpy.lib.npyio.NpzFile`` (``np.load`` of an ``.npz``, or :func:`open_npz`).
         key: array name.
         name: how errors name the archive (its path).
 
     Raises:
         KeyError: no such key (the message lists the archive's keys).
-        ValueError: the array is an object array (refused) or cannot be read.
+        ValueError: the array is an object array (refused), or cannot be read (e.g. a
+            truncated or corrupt archive); the message names the archive and the key.
     """
     if getattr(npz, 'allow_pickle', False):  # would unpickle object arrays: a caller's bug
         raise ValueError(f'{name}: npz_array needs an archive opened with allow_pickle=False')
@@ -423,5 +582,5 @@ def npz_array(npz: Any, key: str, name: str) -> np.ndarray:
         raise KeyError(f'{name} has no array "{key}" (has {sorted(npz.files)})')
     try:
         return npz[key]
-    except ValueError as e:
+    except (ValueError, *_DAMAGED_FILE_ERRORS) as e:
         raise _npy_error(name, f'array "{key}"', e) from None

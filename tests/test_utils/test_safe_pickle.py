@@ -3,12 +3,13 @@ payloads never run."""
 import builtins
 import os
 import pickle
+import struct
 
 import numpy as np
 import pytest
 
-from mmunsup3d.utils.safe_pickle import (UnsafePickleError, load_npy, npz_array, safe_load,
-                                         safe_loads)
+from mmunsup3d.utils.safe_pickle import (UnsafePickleError, load_npy, npz_array, open_npz,
+                                         safe_load, safe_loads)
 
 PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 
@@ -293,3 +294,124 @@ def test_npy_and_npz_refuse_object_arrays(tmp_path):
     arr = np.arange(6.0).reshape(2, 3)
     np.save(tmp_path / 'ok.npy', arr)
     np.testing.assert_array_equal(load_npy(str(tmp_path / 'ok.npy')), arr)
+
+
+# ----------------------------------------------------------------------------- unbuilt arrays
+def _reconstruct(shape=_tuple(_int(2)), code='f8'):
+    """NumPy's ``_reconstruct(ndarray, shape, dtype)``: an array whose data come in BUILD."""
+    return _glob('numpy._core.multiarray', '_reconstruct') + _tuple(
+        _glob('numpy', 'ndarray'), shape, _raw(code.encode())) + b'R'
+
+
+def _array_state(shape=_tuple(_int(2)), data=b'\0' * 16):
+    return _tuple(_int(1), shape, _dtype('f8'), FALSE, _raw(data))
+
+
+# One int64 of heap garbage, memoized as g0.
+_GARBAGE_INT = _reconstruct(shape=_tuple(_int(1)), code='i8') + b'p0\n'
+UNBUILT = {
+    # Never given its data: the value would be heap garbage.
+    'never built': b'}' + _text('R') + _reconstruct() + b's.',
+    # Read as the shape of another array before its own BUILD (a garbage-sized allocation).
+    'read as a shape': _GARBAGE_INT + b'0' + _reconstruct(shape=b'g0\n') + b'.',
+    'read as a dimension': _GARBAGE_INT + b'0' + _reconstruct(shape=_tuple(b'g0\n')) + b'.',
+    # Inside its own BUILD state (ndarray.__setstate__ would read it as a dimension).
+    'inside its own state': _GARBAGE_INT + _array_state(shape=_tuple(b'g0\n')) + b'b.',
+}
+
+
+@pytest.mark.parametrize('case', list(UNBUILT))
+def test_array_never_built_is_refused(tmp_path, case):
+    path = tmp_path / 'cameras.pkl'
+    path.write_bytes(UNBUILT[case])
+    with pytest.raises(UnsafePickleError) as info:
+        safe_load(path)
+    assert str(info.value).startswith(f'{path}: refusing to unpickle an array ')
+    assert 'uninitialised' in info.value.refused
+
+
+def test_array_built_from_the_same_stream_loads():
+    """Control: the stream of ``never built`` with its BUILD."""
+    value = safe_loads(b'}' + _text('R') + _reconstruct() + _array_state(
+        data=b'\0' * 7 + b'\x40' + b'\0' * 8) + b'bs.')
+    assert value['R'].tolist() == [2.0, 0.0]
+
+
+# ----------------------------------------------------------------------------- claimed sizes
+def _frame(size):
+    return b'\x80\x04\x95' + struct.pack('<Q', size)
+
+
+HUGE = {
+    # A protocol-4 frame of 1 TB in a 20-byte file.
+    'frame': (_frame(10 ** 12) + b'}.', 'a frame of 1000000000000 bytes'),
+    # bytes / bytearray of 1 TB (protocol 4 BINBYTES8, protocol 5 BYTEARRAY8).
+    'bytes': (b'\x80\x04\x8e' + struct.pack('<Q', 10 ** 12) + b'.', 'a read of'),
+    'bytearray': (b'\x80\x05\x96' + struct.pack('<Q', 10 ** 12) + b'.',
+                  'a bytearray of 1000000000000 bytes'),
+    # A 100 GB array from _reconstruct (NumPy would allocate it before any data is read).
+    'array': (_reconstruct(shape=_tuple(_int(100 * 2 ** 30 // 8))) + b'.',
+              'an array of shape (13421772800,) and dtype float64 of 107374182400 bytes'),
+}
+
+
+@pytest.mark.parametrize('case', list(HUGE))
+def test_sizes_beyond_the_file_are_refused_before_allocating(tmp_path, case):
+    data, refused = HUGE[case]
+    path = tmp_path / 'cameras.pkl'
+    path.write_bytes(data)
+    with pytest.raises(UnsafePickleError) as info:
+        safe_load(path)
+    assert info.value.refused.startswith(refused), info.value.refused
+    assert str(info.value).startswith(f'{path}: refusing to unpickle ')
+    assert 'the file holds only' in str(info.value)
+
+
+def test_sizes_the_file_holds_still_load(tmp_path):
+    """Controls: frames, long bytes and arrays that the file does hold."""
+    value = {'R': np.arange(3000.0), 'name': b'x' * 70000, 'text': 'y' * 70000}
+    for protocol in (4, 5):
+        path = tmp_path / f'ok{protocol}.pkl'
+        path.write_bytes(pickle.dumps(value, protocol=protocol))
+        out = safe_load(path)
+        np.testing.assert_array_equal(out['R'], value['R'])
+        assert out['name'] == value['name'] and out['text'] == value['text']
+    # bytearray has an opcode of its own in protocol 5 only (before, it calls the class).
+    path = tmp_path / 'bytearray.pkl'
+    path.write_bytes(pickle.dumps({'buf': bytearray(b'ab' * 9000)}, protocol=5))
+    assert safe_load(path)['buf'] == bytearray(b'ab' * 9000)
+
+
+# ----------------------------------------------------------------------------- damaged NumPy files
+def test_truncated_and_corrupt_numpy_files_name_the_file(tmp_path):
+    npz = tmp_path / 'h36m_test.npz'
+    np.savez(npz, S=np.arange(4000.0), imgname=np.array(['a', 'b']))
+    full = npz.read_bytes()
+    truncated = tmp_path / 'truncated.npz'
+    truncated.write_bytes(full[:len(full) // 2])
+    with pytest.raises(ValueError) as info:
+        open_npz(str(truncated))
+    assert str(info.value).startswith(f'{truncated} is not an .npz archive (truncated or '
+                                      'corrupt: BadZipFile')
+    # Damaged inside an array's data: the archive opens, reading that array fails.
+    corrupt = tmp_path / 'corrupt.npz'
+    at = full.index(np.arange(4000.0).tobytes()[800:808])
+    corrupt.write_bytes(full[:at] + b'\xff' * 8 + full[at + 8:])
+    with open_npz(str(corrupt)) as data:
+        assert npz_array(data, 'imgname', str(corrupt)).tolist() == ['a', 'b']
+        with pytest.raises(ValueError) as info:
+            npz_array(data, 'S', str(corrupt))
+    assert str(info.value).startswith(f'{corrupt}: cannot read array "S": the file is '
+                                      'truncated or corrupt (BadZipFile')
+    for data, detail in ((b'', 'EOFError'), (np.lib.format.MAGIC_PREFIX, '')):
+        npy = tmp_path / 'det.npy'
+        npy.write_bytes(data)
+        with pytest.raises(ValueError) as info:
+            load_npy(str(npy))
+        assert str(info.value).startswith(f'{npy}: cannot read the array') and \
+            detail in str(info.value)
+    single = tmp_path / 'single.npy'
+    np.save(single, np.ones(3))
+    with pytest.raises(ValueError, match=r'single\.npy is not an \.npz archive \(it holds a '
+                                         r'single \.npy array\)'):
+        open_npz(str(single))
