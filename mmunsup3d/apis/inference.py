@@ -1,7 +1,7 @@
 """High-level inference: build a lifter from a config and lift pixel keypoints to 3D."""
 import os
 import os.path as osp
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -10,7 +10,8 @@ from mmengine.config import Config
 from ..structures.chirality import leg_handedness
 from ..utils.checkpoint import load_checkpoint_strict
 
-__all__ = ['init_lifter', 'lift_keypoints', 'chirality_rate', 'MAX_ABS_COORD']
+__all__ = ['init_lifter', 'lift_keypoints', 'chirality_rate', 'degenerate_poses', 'MAX_ABS_COORD',
+           'MIN_POSE_THICKNESS']
 
 
 #: Parts of an ``Unsup3DLifter`` that only training uses: inference builds the lifter alone
@@ -139,13 +140,74 @@ def _check_keypoints(kpts: np.ndarray, num_joints: int) -> None:
         i = int(np.flatnonzero(too_far)[0])
         raise ValueError(f'keypoints of sample {i} exceed |{MAX_ABS_COORD:g}| px (max '
                          f'{np.abs(kpts[i]).max():g}); expected pixel coordinates')
-    # A pose whose joints all coincide has no scale to normalise by (division by zero).
-    spread = np.ptp(kpts.astype(np.float64), axis=1).max(-1)
-    flat = spread <= 1e-6
-    if flat.any():
-        i = int(np.flatnonzero(flat)[0])
-        raise ValueError(f'keypoints of sample {i} are degenerate: all {num_joints} joints lie '
-                         f'at one point ({kpts[i, 0, 0]:g}, {kpts[i, 0, 1]:g})')
+    degenerate = degenerate_poses(kpts)
+    if degenerate.any():
+        i = int(np.flatnonzero(degenerate)[0])
+        raise ValueError(f'keypoints of sample {i} are degenerate: {_degeneracy(kpts[i])}; its '
+                         '2D scale normalisation is meaningless, so it cannot be lifted')
+
+
+# A pose thinner than this fraction of its length (smallest over largest spread of its joints)
+# has all joints on one line: the embedded mocap, seen from any azimuth, stays above 6 %.
+MIN_POSE_THICKNESS = 1e-3
+
+
+def _pose_spread(kpts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Extent and thickness of ``(N, J, 2)`` poses.
+
+    Returns:
+        ``(extent (N,), thickness (N,))``: the largest per-axis range of the joints, and the
+        ratio of the smallest to the largest standard deviation of the joints over all
+        directions (the square root of the eigenvalue ratio of their 2 x 2 covariance; 0 when
+        every joint lies on one line).
+    """
+    k = kpts.astype(np.float64)
+    extent = np.ptp(k, axis=1).max(-1)
+    c = k - k.mean(1, keepdims=True)
+    sxx, syy, sxy = (c[..., 0] ** 2).mean(-1), (c[..., 1] ** 2).mean(-1), \
+        (c[..., 0] * c[..., 1]).mean(-1)
+    mid = (sxx + syy) / 2
+    rad = np.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
+    big = mid + rad
+    small = np.maximum(mid - rad, 0.0)
+    thickness = np.sqrt(np.divide(small, big, out=np.zeros_like(big), where=big > 0))
+    return extent, thickness
+
+
+def _is_tiny(kpts: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """``(N,)``: the extent is about 0 (a few dozen float32 steps of the coordinates)."""
+    return extent <= np.maximum(1e-6, 1e-5 * np.abs(kpts).max((1, 2)))
+
+
+def degenerate_poses(keypoints: np.ndarray) -> np.ndarray:
+    """Poses whose 2D scale normalisation is meaningless: they cannot be lifted.
+
+    A pose is degenerate when its extent is about 0 (every joint at one point, within float32
+    precision of its coordinates) or when all its joints lie on one line (thickness below
+    :data:`MIN_POSE_THICKNESS`; this includes all joints but one at one point).
+
+    Args:
+        keypoints: ``(N, J, 2)`` finite pixel coordinates.
+
+    Returns:
+        ``(N,)`` bool, True for a degenerate pose.
+    """
+    kpts = np.asarray(keypoints, dtype=np.float64)
+    if not len(kpts):
+        return np.zeros(0, bool)
+    extent, thickness = _pose_spread(kpts)
+    return _is_tiny(kpts, extent) | (thickness < MIN_POSE_THICKNESS)
+
+
+def _degeneracy(pose: np.ndarray) -> str:
+    """What is degenerate about one ``(J, 2)`` pose (see :func:`degenerate_poses`)."""
+    kpts = np.asarray(pose, dtype=np.float64)[None]
+    extent, thickness = _pose_spread(kpts)
+    if _is_tiny(kpts, extent)[0]:
+        return (f'all {kpts.shape[1]} joints lie at one point ({kpts[0, 0, 0]:g}, '
+                f'{kpts[0, 0, 1]:g}) (extent {extent[0]:.3g} px)')
+    return (f'all {kpts.shape[1]} joints lie on one line (its thickness is {thickness[0]:.2g} '
+            f'of its length, below {MIN_POSE_THICKNESS:g})')
 
 
 def lift_keypoints(model: torch.nn.Module,
@@ -169,9 +231,9 @@ def lift_keypoints(model: torch.nn.Module,
 
     Raises:
         ValueError: wrong shape or dtype (bool, complex, strings), NaN/inf, a coordinate beyond
-            ``MAX_ABS_COORD`` px, a degenerate pose (all joints at one point), scores that do
-            not match or lie outside ``[0, 1]``, or ``batch_size < 1``; the message names the
-            first bad sample.
+            ``MAX_ABS_COORD`` px, a degenerate pose (all joints at one point or on one line,
+            see :func:`degenerate_poses`), scores that do not match or lie outside ``[0, 1]``,
+            or ``batch_size < 1``; the message names the first bad sample.
         RuntimeError: the model produced NaN/inf (e.g. a checkpoint holding NaN weights).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \

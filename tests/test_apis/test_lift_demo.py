@@ -511,3 +511,36 @@ def test_gt_image_and_option_errors(demo, walk, tmp_path):
         demo.run(demo.parse_args([str(inp), '--out', str(folder), '--image', str(folder),
                                   '--overwrite']))
     assert os.listdir(folder) == ['a.png']
+
+
+def test_lift_keypoints_refuses_degenerate_poses(demo, walk):
+    """Collinear poses and poses with all joints but one at one point have no meaningful 2D
+    scale: ``lift_keypoints`` names the first one; real poses (every mocap clip) pass."""
+    from mmunsup3d.apis import init_lifter, lift_keypoints
+    from mmunsup3d.datasets import MocapProjectionDataset
+    model = init_lifter(demo.DEFAULT_CONFIG, demo.DEFAULT_CHECKPOINT)
+    k = walk[0][:3].copy()
+    line = k.copy()
+    line[1, :, 1] = 0.5 * line[1, :, 0] + 7.0
+    with pytest.raises(ValueError, match='sample 1 are degenerate: all 17 joints lie on one line'):
+        lift_keypoints(model, line)
+    one = k.copy()
+    one[2, 1:] = one[2, 0]
+    one[2, 5] += 50.0  # 16 joints at the pelvis, the left knee elsewhere
+    with pytest.raises(ValueError, match='sample 2 are degenerate: all 17 joints lie on one line'):
+        lift_keypoints(model, one)
+    near = line.copy()
+    near[1, :, 1] += 1e-4 * np.sin(np.arange(17))  # collinear up to 0.1 mpx over ~200 px
+    with pytest.raises(ValueError, match='sample 1 are degenerate'):
+        lift_keypoints(model, near)
+    dot = k.copy()
+    dot[0] = 500.0 + 1e-9 * np.arange(34).reshape(17, 2)
+    with pytest.raises(ValueError, match='sample 0 are degenerate: all 17 joints lie at one point'):
+        lift_keypoints(model, dot)
+    assert lift_keypoints(model, k).shape == (3, 17, 3)
+    from mmunsup3d.apis.inference import degenerate_poses  # the test lift_demo uses to skip
+    assert degenerate_poses(line).tolist() == [False, True, False]
+    assert degenerate_poses(np.zeros((0, 17, 2))).shape == (0, )
+    every = np.concatenate([MocapProjectionDataset(split=s).arrays['keypoints_2d']
+                            for s in ('train', 'test')])
+    assert not degenerate_poses(every).any()
