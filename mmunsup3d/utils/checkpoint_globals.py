@@ -18,6 +18,7 @@ that can be misused is allow-listed through a guarded stand-in under the *same* 
   load and checks every dtype and scalar in the result once more.
 - ``numpy.core.multiarray.scalar`` and ``numpy.dtype`` accept only plain numeric / string
   dtypes.
+- ``builtins.bytes`` only without arguments (``b''`` in protocol-2 pickles).
 - ``builtins.getattr`` (protocol-2 pickles reference ``HistoryBuffer.min`` as
   ``getattr(HistoryBuffer, 'min')``) answers only for MMEngine's built-in statistics methods.
 - ``mmengine.logging.history_buffer.HistoryBuffer`` is :class:`_LoadedHistoryBuffer`, whose
@@ -100,6 +101,16 @@ def _getattr(obj: Any, name: Any) -> Any:
             'HistoryBuffer statistics methods)')
 
 
+def _bytes(*args: Any) -> bytes:
+    """``bytes()``: protocol-2 pickles write ``b''`` as a call without arguments.
+
+    Any argument is refused (``bytes(10 ** 12)`` would allocate a terabyte).
+    """
+    if args:
+        _refuse('bytes() with arguments (only the empty byte string)')
+    return b''
+
+
 def _history_buffer_fields() -> frozenset:
     return frozenset(HistoryBuffer().__dict__)
 
@@ -147,7 +158,7 @@ def checkpoint_safe_globals() -> List[SafeGlobal]:
     for module in _MULTIARRAY:
         guarded += [(_reconstruct, f'{module}._reconstruct'), (_scalar, f'{module}.scalar')]
     guarded += [(_dtype, 'numpy.dtype'), (np.ndarray, 'numpy.ndarray'),
-                (_getattr, 'builtins.getattr'),
+                (_getattr, 'builtins.getattr'), (_bytes, 'builtins.bytes'),
                 (_LoadedHistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
                 (ConfigDict, 'mmengine.config.config.ConfigDict'),
                 (frozenset, 'builtins.frozenset'),

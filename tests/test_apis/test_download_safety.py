@@ -457,3 +457,19 @@ def test_concurrent_bad_writer_never_wins(server, tmp_path, num, stagger):
         assert re.fullmatch(rf'Download of {re.escape(server.base)}/slowbad/{re.escape(NAME)} '
                             rf'failed: sha256 mismatch, .*got {BAD_SHA}', err[2]), err
     assert (cache / NAME).read_bytes() == PAYLOAD and _ls(cache) == [NAME]
+
+
+def test_file_url_of_a_fifo_is_refused_at_once(tmp_path):
+    """A FIFO under the checkpoint's name would block ``open()`` past any deadline."""
+    fifo = tmp_path / 'ckpt_20260101-0123abcd.pth'
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match='is not a regular file'):
+        download_checkpoint(f'file://{fifo}', cache_dir=str(tmp_path / 'cache'), deadline=30)
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / 'cache').exists() or os.listdir(tmp_path / 'cache') == []
+
+
+def test_file_url_of_another_host_is_refused(tmp_path):
+    with pytest.raises(DownloadError, match='must name a local file'):
+        download_checkpoint('file://example.org/x-0123abcd.pth', cache_dir=str(tmp_path))
