@@ -4,7 +4,8 @@ Usage::
 
     python demo/lift_demo.py INPUT --out DIR [--config CFG] [--checkpoint CKPT | ZOO_NAME]
         [--gt GT_FILE] [--image IMAGE | FOLDER] [--video gif|mp4] [--fps 10] [--dpi 100]
-        [--device cpu] [--score-thr 0.3] [--max-frames N] [--overwrite]
+        [--device cpu] [--score-thr 0.3] [--clip-scores] [--skip-format-check]
+        [--max-frames N] [--render-every K] [--overwrite]
 
 ``INPUT`` is one of
 
@@ -23,10 +24,23 @@ Usage::
 as :func:`mmunsup3d.apis.init_lifter` does: downloaded into the checkpoint cache and verified
 against its sha256. With a zoo name and no ``--config`` the entry's own config is used.
 
+Checks before the lifter is loaded (each failure is an error naming the file, frame and
+instance, and nothing is written):
+
+* scores must lie in ``[0, 1]``; ``--clip-scores`` clips them instead (RTMPose and other SimCC
+  heads report scores somewhat above 1);
+* the keypoints must look like the file's joint order (COCO-17 for MMPose predictions,
+  Human3.6M-17 for ``.npz`` / ``{"keypoints"}``): when most confident poses have the head below
+  the hips or the shoulders below the knees in that order, the file is refused
+  (:func:`mmunsup3d.apis.keypoint_convert.check_keypoint_format`; ``--skip-format-check`` lifts
+  it anyway, e.g. for people upside down in most frames).
+
 Joints scoring below ``--score-thr`` are replaced by the fallbacks of
-:func:`mmunsup3d.apis.keypoint_convert.fill_low_confidence` and listed in ``low_confidence``;
-an instance whose hips and shoulders are all low is skipped (``null`` in the output, with a
-warning), keeping the instance order.
+:func:`mmunsup3d.apis.keypoint_convert.fill_low_confidence` and listed in ``low_confidence``.
+An instance is skipped (``null`` in the output, with a warning naming its frame id and index,
+counted in ``"skipped"`` and in the summary), keeping the instance order, when its hips and
+shoulders are all low, or when its 2D pose is degenerate (all joints at one point or on one
+line, :func:`mmunsup3d.apis.inference.degenerate_poses`: its scale cannot be normalised).
 
 Optional extras:
 
@@ -40,24 +54,34 @@ Optional extras:
 * ``--image FILE`` (one underlay for every frame) or ``--image FOLDER`` (its images sorted by
   file name, exactly one per input frame): drawn under the 2D panel.
 * ``--video gif|mp4``: for a sequence (more than one frame) also write ``animation.gif``
-  (Pillow) or ``animation.mp4`` (OpenCV's FFmpeg backend, ``mp4v``) at ``--fps``.
+  (Pillow) or ``animation.mp4`` (OpenCV's FFmpeg backend, ``mp4v``) at ``--fps``, made of
+  the drawn frames.
+* ``--max-frames N`` processes the first ``N`` frames; ``--render-every K`` draws a picture of
+  every ``K``-th of them only (all are lifted and in the JSON). Above
+  :data:`RENDER_WARN_FRAMES` pictures a warning names how many will be drawn.
 
-Outputs in ``--out DIR`` (written to a temporary folder next to it and moved in at the end, so
-a failed run leaves nothing behind; see :mod:`mmunsup3d.utils.output_dir`). ``DIR`` gets a
-marker listing the files written; ``--overwrite`` replaces only those files of an earlier
-lift_demo run and keeps anything else in the folder. A non-empty folder without the marker,
-``/``, the home folder, the working directory (or a folder above it) and a folder holding the
-input, the ``--gt`` file or the ``--image`` file / folder are refused:
+Outputs in ``--out DIR`` (written to a private staging folder inside it and moved in at the
+end, so a failed or interrupted run leaves nothing behind; see
+:mod:`mmunsup3d.utils.output_dir`). ``DIR`` gets a marker listing the files written;
+``--overwrite`` replaces only those files of an earlier lift_demo run and keeps anything else
+in the folder; an output name held by anything lift_demo did not write (a file the marker does
+not list, a folder, a symlink) is refused before anything is written. A non-empty folder
+without the marker, ``/``, the home folder, the working directory (or a folder above it) and a
+folder holding the input, the ``--gt`` file or the ``--image`` file / folder are refused.
+Staging folders of killed runs are removed by the next run (SIGTERM and Ctrl-C clean up at
+once; exit status 143 after SIGTERM). The outputs:
 
 * ``keypoints_3d.json``: ``{"frames": [{"frame_id", "instances": [{"keypoints_3d" (17 x 3,
   metres, root-relative camera frame: x right, y down, z forward), "keypoints_2d" (17 x 2,
   Human3.6M order, after the fallbacks), "keypoint_names", "low_confidence"} | null]}], ...}``
-  in the input's frame and instance order, and ``"chirality_rate"``: the fraction of lifted
+  in the input's frame and instance order, ``"skipped"`` (``{"low_confidence": n,
+  "degenerate": m}``), ``"render_every"``, and ``"chirality_rate"``: the fraction of lifted
   poses that are mirror-handed (:func:`mmunsup3d.apis.chirality_rate`; ``null`` when nothing
   was lifted), also printed. With ``--gt`` every lifted instance also has ``"n_mpjpe"``
   (GT units) and ``"gt_scale"`` (the display scale ``s``), and the document has
   ``"n_mpjpe_mean"``, also printed;
-* ``frame_000000.png``...: per frame the 2D input (left), the lifted 3D skeletons seen along
+* ``frame_000000.png``... (``frame_<position in the input>``, every ``--render-every``-th
+  frame): per frame the 2D input (left), the lifted 3D skeletons seen along
   the camera's optical axis (middle) and from the side, 90 degrees of azimuth away (right: a
   wrong depth shows here); orthographic, left limbs blue, right limbs red, equal axis scales
   in metres;
@@ -68,7 +92,9 @@ import json
 import math
 import os
 import os.path as osp
+import signal
 import sys
+import threading
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -79,7 +105,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from mmunsup3d.apis.keypoint_convert import (  # noqa: E402
-    H36M_KEYPOINT_NAMES, H36M_SKELETON, coco_to_h36m, fill_low_confidence)
+    COCO_KEYPOINT_NAMES, H36M_KEYPOINT_NAMES, H36M_SKELETON, check_keypoint_format, coco_to_h36m,
+    fill_low_confidence)
 from mmunsup3d.utils.output_dir import OutputDir, OutputDirError  # noqa: E402
 from mmunsup3d.utils.safe_pickle import load_npy, npz_array  # noqa: E402
 from mmunsup3d.utils.zoo import list_models, resolve_model  # noqa: E402
@@ -97,11 +124,13 @@ Frame = Tuple[int, np.ndarray, Optional[np.ndarray]]
 
 class InputError(ValueError):
     """A problem with the input file, reported without a traceback."""
+
+
 # --------------------------------------------------------------------------- input
 def _as_array(value: Any, shape_tail: Tuple[int, ...], what: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
-    except (TypeError, ValueError) as e:  # ragged lists
+    except (TypeError, ValueError, RecursionError) as e:  # ragged or absurdly nested lists
         raise InputError(f'{what} is not a numeric array: {e}') from e
     if arr.dtype.kind not in 'iuf':  # bool, complex, strings, objects
         raise InputError(f'{what} must hold numbers, got {arr.dtype} values')
@@ -115,8 +144,19 @@ def _as_array(value: Any, shape_tail: Tuple[int, ...], what: str) -> np.ndarray:
     return arr
 
 
+def _read_json(path: str, what: str) -> Any:
+    """``json.load`` with every failure (including absurd nesting) as an :class:`InputError`."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except RecursionError as e:
+        raise InputError(f'Cannot read {what} as JSON: it is nested too deeply') from e
+    except (OSError, ValueError) as e:
+        raise InputError(f'Cannot read {what} as JSON: {e}') from e
+
+
 def _parse_instances(instances: Any, where: str) -> Tuple[np.ndarray, np.ndarray]:
-    """COCO-17 MMPose instances -> Human3.6M-17 (K, 17, 2) keypoints and (K, 17) scores."""
+    """COCO-17 MMPose instances -> COCO-17 (K, 17, 2) keypoints and (K, 17) scores."""
     if not isinstance(instances, list):
         raise InputError(f'{where}: "instances" must be a list, got {type(instances).__name__}')
     if not instances:
@@ -134,93 +174,180 @@ def _parse_instances(instances: Any, where: str) -> Tuple[np.ndarray, np.ndarray
     return np.stack(kpts), np.stack(scores)
 
 
-def load_input(path: str, score_thr: float) -> Tuple[str, List[Frame]]:
+class _Rows:
+    """Every instance of an input as one row: ``(N, 17, 2)`` keypoints, ``(N, 17)`` scores.
+
+    Args:
+        frame_ids: ``(F,)`` frame ids.
+        counts: ``(F,)`` instances per frame.
+        kpts: ``(N, 17, 2)`` keypoints, frame by frame.
+        scores: ``(N, 17)`` scores.
+        given_scores: False when the file had none (``scores`` are then ones).
+    """
+
+    def __init__(self, frame_ids: Sequence[int], counts: Sequence[int], kpts: np.ndarray,
+                 scores: np.ndarray, given_scores: bool = True) -> None:
+        self.frame_ids, self.counts = list(frame_ids), np.asarray(counts, int)
+        self.kpts, self.scores, self.given_scores = kpts, scores, given_scores
+        self.row_frame = np.repeat(np.arange(len(self.counts)), self.counts)
+        starts = np.cumsum(self.counts) - self.counts
+        self.row_instance = np.arange(len(kpts)) - np.repeat(starts, self.counts)
+
+    def where(self, row: int) -> str:
+        """``'frame <id>, instance <i>'`` of a row."""
+        return f'frame {self.frame_ids[self.row_frame[row]]}, instance {self.row_instance[row]}'
+
+    def frames(self, kpts: np.ndarray, scores: Optional[np.ndarray]) -> List[Frame]:
+        """Rows (possibly converted) back into frames."""
+        cuts = np.cumsum(self.counts)[:-1]
+        ks = np.split(kpts, cuts)
+        ss = np.split(scores, cuts) if scores is not None else [None] * len(ks)
+        return list(zip(self.frame_ids, ks, ss))
+
+
+def _check_rows(rows: _Rows, path: str, joint_names: Sequence[str], clip_scores: bool) -> None:
+    """Coordinates lift_keypoints accepts and scores in ``[0, 1]``, naming the frame/instance.
+
+    With ``clip_scores`` out-of-range scores are clipped into ``[0, 1]`` instead (in place).
+    """
+    from mmunsup3d.apis.inference import MAX_ABS_COORD
+    too_far = (np.abs(rows.kpts) > MAX_ABS_COORD).any((1, 2))
+    if too_far.any():
+        r = int(np.flatnonzero(too_far)[0])
+        raise InputError(f'{path}, {rows.where(r)}: keypoints exceed |{MAX_ABS_COORD:g}| px '
+                         f'(max {np.abs(rows.kpts[r]).max():g}); expected pixel coordinates')
+    outside = (rows.scores < 0.0) | (rows.scores > 1.0)
+    if not outside.any():
+        return
+    if clip_scores:
+        np.clip(rows.scores, 0.0, 1.0, out=rows.scores)
+        return
+    r, j = (int(v) for v in np.argwhere(outside)[0])
+    raise InputError(f'{path}, {rows.where(r)}: scores must lie in [0, 1]; joint {j} '
+                     f'({joint_names[j]}) has {rows.scores[r, j]:g} ({int(outside.sum())} '
+                     'out of range in all). Some 2D models (RTMPose, other SimCC heads) report '
+                     'scores above 1: pass --clip-scores to clip them into [0, 1]')
+
+
+def _check_format(rows: _Rows, keypoint_format: str, path: str, score_thr: float) -> None:
+    try:
+        check_keypoint_format(rows.kpts, rows.scores, keypoint_format, source=path,
+                              score_thr=score_thr)
+    except ValueError as e:
+        raise InputError(f'{e} (lift_demo: --skip-format-check)') from e
+
+
+def load_input(path: str, score_thr: float, clip_scores: bool = False,
+               check_format: bool = True) -> Tuple[str, List[Frame]]:
     """Read an input file into frames of Human3.6M-17 keypoints.
 
     Args:
         path: ``.json`` (MMPose predictions or ``{"keypoints", "scores"}``) or ``.npz``.
-        score_thr: threshold for the head-top rule of :func:`coco_to_h36m`.
+        score_thr: threshold for the head-top rule of :func:`coco_to_h36m` and for the poses
+            the layout check trusts.
+        clip_scores: clip scores outside ``[0, 1]`` instead of refusing them.
+        check_format: refuse keypoints whose anatomy contradicts the file's joint order
+            (COCO-17 for MMPose predictions, Human3.6M-17 otherwise; see
+            :func:`mmunsup3d.apis.keypoint_convert.check_keypoint_format`).
 
     Returns:
         ``(format name, frames)``.
 
     Raises:
         InputError: missing file, unsupported extension, malformed content, wrong joint count,
-            NaN/inf, or no instance at all.
+            NaN/inf, coordinates beyond ``MAX_ABS_COORD``, scores outside ``[0, 1]``, keypoints
+            in another joint order, or no instance at all.
     """
     if not osp.isfile(path):
         raise InputError(f'Input file not found: {path}')
     ext = osp.splitext(path)[1].lower()
-    frames: List[Frame] = []
     if ext == '.npz':
-        fmt = 'h36m_npz'
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {}
-                for k in data.files:
-                    try:
-                        arrays[k] = data[k]
-                    except ValueError as e:
-                        if 'allow_pickle' not in str(e):
-                            raise
-                        raise InputError(f'{path}: array "{k}" holds Python objects (dtype '
-                                         'object); only numeric arrays are read (pickled '
-                                         'content is never loaded)') from e
-        except InputError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any unreadable file is an input error
-            raise InputError(f'Cannot read {path} as .npz: {e}') from e
-        if 'keypoints' not in arrays:
-            raise InputError(f'{path} has no "keypoints" array (found {sorted(arrays)})')
-        kpts = _as_array(arrays['keypoints'], (17, 2), f'{path}: keypoints')
-        scores = arrays.get('scores')
-        if scores is not None:
-            scores = _as_array(scores, (17, ), f'{path}: scores')
-        frames = _rows_to_frames(kpts, scores, path)
+        fmt, rows, coco = 'h36m_npz', _h36m_rows(*_read_npz(path), path), False
     elif ext == '.json':
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except (OSError, ValueError) as e:
-            raise InputError(f'Cannot read {path} as JSON: {e}') from e
+        data = _read_json(path, path)
         if isinstance(data, dict) and 'keypoints' in data:
-            fmt = 'h36m_json'
             kpts = _as_array(data['keypoints'], (17, 2), f'{path}: keypoints')
             scores = data.get('scores')
             if scores is not None:
                 scores = _as_array(scores, (17, ), f'{path}: scores')
-            frames = _rows_to_frames(kpts, scores, path)
+            fmt, rows, coco = 'h36m_json', _h36m_rows(kpts, scores, path), False
         else:
-            if isinstance(data, dict):
-                for key in ('instance_info', 'predictions'):
-                    if key in data:
-                        data = data[key]
-                        break
-                else:
-                    raise InputError(f'{path}: unrecognised JSON object (keys {sorted(data)}); '
-                                     'expected MMPose predictions or {"keypoints": ...}')
-            if not isinstance(data, list):
-                raise InputError(f'{path}: expected a list of instances or frames')
-            # A video file is a list of frames {"frame_id", "instances"}; an image file a list
-            # of instances {"keypoints", ...}. One frame-like entry makes it a video file, so
-            # a frame that lacks "instances" is reported as such.
-            is_video = any(isinstance(d, dict) and ('instances' in d or 'frame_id' in d)
-                           for d in data)
-            fmt = 'mmpose_video' if is_video else 'mmpose_image'
-            raw = data if is_video else [dict(frame_id=0, instances=data)]
-            for idx, frame in enumerate(raw):
-                fid = _frame_id(frame, idx, path)
-                coco, coco_sc = _parse_instances(frame['instances'], f'{path}, frame {fid}')
-                if len(coco):
-                    h36m, h36m_sc = coco_to_h36m(coco, coco_sc, score_thr)
-                else:
-                    h36m, h36m_sc = coco, coco_sc
-                frames.append((fid, h36m, h36m_sc))
+            (fmt, rows), coco = _mmpose_rows(data, path), True
     else:
         raise InputError(f'Unsupported input extension "{ext}" ({path}); use .json or .npz')
-    if sum(len(k) for _, k, _ in frames) == 0:
+    if len(rows.kpts) == 0:
         raise InputError(f'{path}: no instances in the predictions (nothing to lift)')
-    return fmt, frames
+    _check_rows(rows, path, COCO_KEYPOINT_NAMES if coco else H36M_KEYPOINT_NAMES, clip_scores)
+    if check_format:
+        _check_format(rows, 'coco17' if coco else 'h36m17', path, score_thr)
+    if not coco:
+        return fmt, rows.frames(rows.kpts, rows.scores if rows.given_scores else None)
+    return fmt, rows.frames(*coco_to_h36m(rows.kpts, rows.scores, score_thr))
+
+
+def _read_npz(path: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """``keypoints`` and optional ``scores`` of an ``.npz``, never unpickling."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {}
+            for k in data.files:
+                try:
+                    arrays[k] = data[k]
+                except ValueError as e:
+                    if 'allow_pickle' not in str(e):
+                        raise
+                    raise InputError(f'{path}: array "{k}" holds Python objects (dtype '
+                                     'object); only numeric arrays are read (pickled '
+                                     'content is never loaded)') from e
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any unreadable file is an input error
+        raise InputError(f'Cannot read {path} as .npz: {e}') from e
+    if 'keypoints' not in arrays:
+        raise InputError(f'{path} has no "keypoints" array (found {sorted(arrays)})')
+    kpts = _as_array(arrays['keypoints'], (17, 2), f'{path}: keypoints')
+    scores = arrays.get('scores')
+    if scores is not None:
+        scores = _as_array(scores, (17, ), f'{path}: scores')
+    return kpts, scores
+
+
+def _h36m_rows(kpts: np.ndarray, scores: Optional[np.ndarray], path: str) -> _Rows:
+    """Human3.6M-17 arrays: each row is one frame holding one instance."""
+    if scores is not None and scores.shape != kpts.shape[:2]:
+        raise InputError(f'{path}: scores must have shape {kpts.shape[:2]}, got {scores.shape}')
+    return _Rows(range(len(kpts)), np.ones(len(kpts), int), kpts,
+                 np.ones(kpts.shape[:2]) if scores is None else scores, scores is not None)
+
+
+def _mmpose_rows(data: Any, path: str) -> Tuple[str, _Rows]:
+    """MMPose predictions (an image's instance list or a video's frame list), COCO-17."""
+    if isinstance(data, dict):
+        for key in ('instance_info', 'predictions'):
+            if key in data:
+                data = data[key]
+                break
+        else:
+            raise InputError(f'{path}: unrecognised JSON object (keys {sorted(data)}); '
+                             'expected MMPose predictions or {"keypoints": ...}')
+    if not isinstance(data, list):
+        raise InputError(f'{path}: expected a list of instances or frames')
+    # A video file is a list of frames {"frame_id", "instances"}; an image file a list of
+    # instances {"keypoints", ...}. One frame-like entry makes it a video file, so a frame that
+    # lacks "instances" is reported as such.
+    is_video = any(isinstance(d, dict) and ('instances' in d or 'frame_id' in d) for d in data)
+    raw = data if is_video else [dict(frame_id=0, instances=data)]
+    fids, kpts, scores = [], [], []
+    for idx, frame in enumerate(raw):
+        fid = _frame_id(frame, idx, path)
+        k, s = _parse_instances(frame['instances'], f'{path}, frame {fid}')
+        fids.append(fid)
+        kpts.append(k)
+        scores.append(s)
+    counts = [len(k) for k in kpts]
+    rows = _Rows(fids, counts, np.concatenate(kpts) if kpts else np.zeros((0, 17, 2)),
+                 np.concatenate(scores) if scores else np.zeros((0, 17)))
+    return ('mmpose_video' if is_video else 'mmpose_image'), rows
 
 
 def _frame_id(frame: Any, idx: int, path: str) -> int:
@@ -236,13 +363,6 @@ def _frame_id(frame: Any, idx: int, path: str) -> int:
     if isinstance(fid, bool) or not isinstance(fid, int):
         raise InputError(f'{path}, entry {idx}: "frame_id" must be an integer, got {fid!r}')
     return fid
-
-
-def _rows_to_frames(kpts: np.ndarray, scores: Optional[np.ndarray], path: str) -> List[Frame]:
-    if scores is not None and scores.shape != kpts.shape[:2]:
-        raise InputError(f'{path}: scores must have shape {kpts.shape[:2]}, got {scores.shape}')
-    return [(i, kpts[i:i + 1], None if scores is None else scores[i:i + 1])
-            for i in range(len(kpts))]
 
 
 # --------------------------------------------------------------------------- extras
@@ -286,11 +406,7 @@ def load_gt(path: str) -> np.ndarray:
         except (OSError, ValueError, KeyError) as e:  # not a zip, object array, ...
             raise InputError(f'{what}: {e}') from e
     elif ext == '.json':
-        try:
-            with open(path) as f:
-                value = json.load(f)
-        except (OSError, ValueError) as e:
-            raise InputError(f'Cannot read {what} as JSON: {e}') from e
+        value = _read_json(path, what)
         if isinstance(value, dict):
             if 'keypoints_3d' not in value:
                 raise InputError(f'{what}: a JSON object needs "keypoints_3d" (keys '
@@ -652,7 +768,8 @@ class AnimationWriter:
     the GIF keeps every frame (palette-quantised, one byte per pixel) until :meth:`close`.
 
     Args:
-        folder: where the file is written (the staging folder).
+        stage: the :class:`~mmunsup3d.utils.output_dir.OutputDir` in its ``with`` block; the
+            file is created relative to its staging folder.
         kind: ``'gif'`` or ``'mp4'``.
         fps: frames per second.
 
@@ -660,8 +777,9 @@ class AnimationWriter:
         InputError: (on the first :meth:`add`) OpenCV cannot open an MP4 writer.
     """
 
-    def __init__(self, folder: str, kind: str, fps: float) -> None:
-        self.path = osp.join(folder, f'animation.{kind}')
+    def __init__(self, stage: OutputDir, kind: str, fps: float) -> None:
+        self.stage = stage
+        self.name = f'animation.{kind}'
         self.kind = kind
         self.fps = fps
         self._frames: List[Any] = []
@@ -679,7 +797,8 @@ class AnimationWriter:
         if self._writer is None:
             # Even sizes: many MP4 decoders reject odd frame sizes.
             self._size = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
-            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*'mp4v'),
+            self._writer = cv2.VideoWriter(self.stage.fd_path(self.name),
+                                           cv2.VideoWriter_fourcc(*'mp4v'),
                                            self.fps, self._size)
             if not self._writer.isOpened():
                 raise InputError('--video mp4: OpenCV could not open an MP4 (mp4v) writer; '
@@ -691,8 +810,9 @@ class AnimationWriter:
         """Write the GIF / finish the MP4."""
         if self.kind == 'gif' and self._frames:
             first, *rest = self._frames
-            first.save(self.path, save_all=True, append_images=rest, loop=0,
-                       duration=max(int(round(1000 / self.fps)), 10))
+            with self.stage.open(self.name) as f:
+                first.save(f, format='GIF', save_all=True, append_images=rest, loop=0,
+                           duration=max(int(round(1000 / self.fps)), 10))
             self._frames = []
         elif self._writer is not None:
             self._writer.release()
@@ -714,7 +834,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='torch device')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='joints scoring below this are replaced and flagged')
+    parser.add_argument('--clip-scores', action='store_true',
+                        help='clip keypoint scores outside [0, 1] (e.g. RTMPose reports scores '
+                        'above 1) instead of refusing them')
+    parser.add_argument('--skip-format-check', action='store_true',
+                        help='lift even if the keypoints do not look like the joint order of '
+                        'the file (COCO-17 for MMPose predictions, else Human3.6M-17)')
     parser.add_argument('--max-frames', type=int, default=None, help='process the first N')
+    parser.add_argument('--render-every', type=int, default=1, metavar='K',
+                        help='draw a picture of every K-th frame only (all frames are lifted '
+                        'and written to keypoints_3d.json)')
     parser.add_argument('--gt', default=None,
                         help='ground-truth 3D (M, 17, 3) in metres, camera frame, one pose per '
                         'input instance (.npy, .npz or .json); drawn dashed, with N-MPJPE')
@@ -735,6 +864,8 @@ def _check_args(args: argparse.Namespace) -> None:
     """Numeric options and the video encoder, before any file is read."""
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f'--max-frames must be >= 1, got {args.max_frames}')
+    if args.render_every < 1:
+        raise InputError(f'--render-every must be >= 1, got {args.render_every}')
     if not 0.0 <= args.score_thr <= 1.0:
         raise InputError(f'--score-thr must be in [0, 1], got {args.score_thr}')
     if not (math.isfinite(args.fps) and 0 < args.fps <= 100):
@@ -749,22 +880,13 @@ def _check_args(args: argparse.Namespace) -> None:
                              'backend), which is not installed; use --video gif') from e
 
 
-def run(args: argparse.Namespace) -> Dict[str, Any]:
-    """Lift and render; returns the JSON document written to ``keypoints_3d.json``.
+def _match_extras(args: argparse.Namespace, frames: List[Frame]
+                  ) -> Tuple[List[Frame], Optional[np.ndarray], Optional[List[str]]]:
+    """``--gt`` and ``--image`` matched to the whole input, then cut with it by --max-frames.
 
-    Raises:
-        InputError: bad input or arguments.
+    Returns:
+        ``(frames, gt rows (M, 17, 3) or None, one image path per frame or None)``.
     """
-    extras = [p for p in (args.gt, args.image) if p is not None]
-    try:
-        target = OutputDir(args.out, tool='lift_demo', overwrite=args.overwrite,
-                           inputs=[args.input] + extras)
-    except OutputDirError as e:
-        raise InputError(f'--out: {e}') from e
-    _check_args(args)
-    fmt, frames = load_input(args.input, args.score_thr)
-
-    # --gt and --image are matched to the whole input, then cut with it by --max-frames.
     n_instances = sum(len(k) for _, k, _ in frames)
     gt_all = None
     if args.gt is not None:
@@ -790,38 +912,171 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                              'frame(s) (nothing to lift)')
         images = None if images is None else images[:len(frames)]
     gt_rows = None if gt_all is None else gt_all[:sum(len(k) for _, k, _ in frames)]
-    # Header reads only: a broken image fails here, before the lifter is loaded.
-    image_sizes = [image_size(p) for p in dict.fromkeys(images or [])]
-    config, checkpoint = resolve_model_files(args.config, args.checkpoint)
+    return frames, gt_rows, images
 
-    # Low-confidence fallbacks, then one batched lift over every usable instance.
-    filled, lows, valids = [], [], []
+
+#: Above this many pictures lift_demo warns (each frame is a matplotlib figure: slow).
+RENDER_WARN_FRAMES = 1000
+
+
+def _render_plan(args: argparse.Namespace, num_frames: int) -> Tuple[List[int], List[str]]:
+    """Positions of the frames to draw (every ``--render-every``-th) and all output names."""
+    rendered = list(range(0, num_frames, args.render_every))
+    animate = args.video is not None and len(rendered) > 1
+    if args.video is not None and not animate:
+        warnings.warn(f'--video {args.video}: the input has one frame; no animation written'
+                      if num_frames == 1 else f'--video {args.video}: only one frame is drawn '
+                      f'(--render-every {args.render_every}); no animation written')
+    if len(rendered) > RENDER_WARN_FRAMES:
+        pixels = Renderer.FIGSIZE[0] * Renderer.FIGSIZE[1] * args.dpi ** 2
+        gif = (f'; --video gif holds every frame in memory until the end (about '
+               f'{len(rendered) * pixels / 2 ** 30:.1f} GiB)' if args.video == 'gif' else '')
+        warnings.warn(f'{len(rendered)} frame pictures will be drawn ({num_frames} input '
+                      f'frames, --render-every {args.render_every}); each is a matplotlib '
+                      f'figure, so this takes long{gif}. Draw fewer with --max-frames N or '
+                      '--render-every K (keypoints_3d.json still holds every frame)')
+    names = [f'frame_{n:06d}.png' for n in rendered] + ['keypoints_3d.json']
+    if animate:
+        names.append(f'animation.{args.video}')
+    return rendered, names
+
+
+class Prepared:
+    """The instances of every frame after the low-confidence fallbacks and the skip rules.
+
+    Attributes:
+        filled: per frame ``(K, 17, 2)`` keypoints after the fallbacks.
+        scores: per frame ``(K, 17)`` scores (ones when the input had none).
+        lows: per frame and instance the replaced joints.
+        valids: per frame ``(K,)`` bool, False for a skipped instance.
+        skipped: how many instances were skipped, by reason.
+    """
+
+    def __init__(self) -> None:
+        self.filled: List[np.ndarray] = []
+        self.scores: List[np.ndarray] = []
+        self.lows: List[List[List[int]]] = []
+        self.valids: List[np.ndarray] = []
+        self.skipped = dict(low_confidence=0, degenerate=0)
+
+    def batch(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(B, 17, 2)`` keypoints and ``(B, 17)`` scores of every instance to lift."""
+        rows = [f[v] for f, v in zip(self.filled, self.valids) if len(f)]
+        scs = [s[v] for s, v in zip(self.scores, self.valids) if len(s)]
+        return (np.concatenate(rows) if rows else np.zeros((0, 17, 2)),
+                np.concatenate(scs) if scs else np.zeros((0, 17)))
+
+
+def _warn_skip(skips: List[str], reason: str, limit: int = 20) -> None:
+    for where in skips[:limit]:
+        warnings.warn(f'{where}: {reason}; skipped (null in the output)')
+    if len(skips) > limit:
+        warnings.warn(f'... and {len(skips) - limit} more instance(s) skipped: {reason}')
+
+
+def prepare_instances(frames: List[Frame], score_thr: float) -> Prepared:
+    """Low-confidence fallbacks, then the instances that cannot be lifted are marked skipped.
+
+    Skipped (with a warning naming the frame id and instance): hips and shoulders all below
+    ``score_thr``, or a degenerate 2D pose (all joints at one point or on one line, see
+    :func:`mmunsup3d.apis.inference.degenerate_poses`).
+    """
+    from mmunsup3d.apis.inference import degenerate_poses
+    prep = Prepared()
+    low_skips = []
     for fid, k, s in frames:
-        if len(k):
-            f, low, valid = fill_low_confidence(k, s, args.score_thr)
-        else:
-            f, low, valid = k, [], np.zeros(0, bool)
-        for i in np.flatnonzero(~valid):
-            warnings.warn(f'frame {fid}, instance {i}: hips and shoulders are all below '
-                          f'--score-thr {args.score_thr}; skipped (null in the output)')
-        filled.append(f)
-        lows.append(low)
-        valids.append(valid)
-    rows, sc_rows = [], []
-    for n, (_, _, s) in enumerate(frames):
-        if len(filled[n]):
-            rows.append(filled[n][valids[n]])
-            sc = np.ones(filled[n].shape[:2]) if s is None else s
-            sc_rows.append(sc[valids[n]])
-    batch = np.concatenate(rows) if rows else np.zeros((0, 17, 2))
-    batch_sc = np.concatenate(sc_rows) if sc_rows else np.zeros((0, 17))
+        s = np.ones(k.shape[:2]) if s is None else s
+        f, low, valid = fill_low_confidence(k, s, score_thr) if len(k) else \
+            (k, [], np.zeros(0, bool))
+        low_skips += [f'frame {fid}, instance {i}' for i in np.flatnonzero(~valid)]
+        prep.filled.append(f)
+        prep.scores.append(s)
+        prep.lows.append(low)
+        prep.valids.append(valid)
+    _warn_skip(low_skips, f'hips and shoulders are all below --score-thr {score_thr}')
+    # One vectorised test over every instance, split back per frame.
+    counts = [len(f) for f in prep.filled]
+    flat = degenerate_poses(np.concatenate(prep.filled)) if sum(counts) else np.zeros(0, bool)
+    degenerate_skips = []
+    for n, bad in enumerate(np.split(flat, np.cumsum(counts)[:-1])):
+        bad &= prep.valids[n]
+        degenerate_skips += [f'frame {frames[n][0]}, instance {i}' for i in np.flatnonzero(bad)]
+        prep.valids[n] = prep.valids[n] & ~bad
+    _warn_skip(degenerate_skips, 'degenerate 2D pose (all joints at one point or on one '
+               'line: its scale cannot be normalised)')
+    prep.skipped = dict(low_confidence=len(low_skips), degenerate=len(degenerate_skips))
+    return prep
 
-    from mmunsup3d.apis import chirality_rate, init_lifter, lift_keypoints
-    model = init_lifter(config, checkpoint, device=args.device)
-    lifted = lift_keypoints(model, batch.astype(np.float32),
-                            np.clip(batch_sc, 0.0, 1.0).astype(np.float32)) if len(batch) \
-        else np.zeros((0, 17, 3), np.float32)
 
+def _lift(config: str, checkpoint: str, device: str, prep: Prepared) -> np.ndarray:
+    """``(B, 17, 3)`` lifts of every instance not skipped, in frame and instance order."""
+    from mmunsup3d.apis import init_lifter, lift_keypoints
+    batch, batch_sc = prep.batch()
+    model = init_lifter(config, checkpoint, device=device)
+    if not len(batch):
+        return np.zeros((0, 17, 3), np.float32)
+    # Scores were checked (or clipped on request) when the input was read.
+    return lift_keypoints(model, batch.astype(np.float32), batch_sc.astype(np.float32))
+
+
+class Views:
+    """Per frame and instance what the 3D panels draw, and the frames' N-MPJPE values."""
+
+    def __init__(self) -> None:
+        self.shown: List[List[Optional[np.ndarray]]] = []
+        self.shown_gt: List[List[Optional[np.ndarray]]] = []
+        self.errors: List[List[Optional[float]]] = []
+
+
+def _instance_result(pred: np.ndarray, kpts: np.ndarray, low: List[int],
+                     gt: Optional[np.ndarray]) -> Tuple[Dict[str, Any], np.ndarray,
+                                                        Optional[float]]:
+    """One lifted instance: its JSON entry, the pose the 3D panels draw and its N-MPJPE."""
+    res = dict(keypoints_3d=np.round(pred, 6).tolist(), keypoints_2d=np.round(kpts, 3).tolist(),
+               keypoint_names=list(H36M_KEYPOINT_NAMES), low_confidence=low)
+    if gt is None:
+        return res, pred, None
+    err, scale = n_mpjpe(pred, gt)
+    res.update(n_mpjpe=round(err, 6), gt_scale=round(scale, 6))
+    return res, scale * (pred - pred[:1]), err  # displayed at the GT's scale
+
+
+def _frames_document(frames: List[Frame], prep: Prepared, lifted: np.ndarray,
+                     gt_rows: Optional[np.ndarray]) -> Tuple[List[Dict[str, Any]], Views]:
+    """The ``frames`` of keypoints_3d.json, in the input's frame and instance order."""
+    views, out = Views(), []
+    cursor, gt_cursor = 0, 0
+    for n, (fid, _, _) in enumerate(frames):
+        results, poses, gts, errs = [], [], [], []
+        for i in range(len(prep.filled[n])):
+            gt = None
+            if gt_rows is not None:
+                gt = gt_rows[gt_cursor] - gt_rows[gt_cursor][:1]  # root-centred, like the lift
+                gt_cursor += 1
+            gts.append(gt)
+            if not prep.valids[n][i]:
+                results.append(None)
+                poses.append(None)
+                errs.append(None)
+                continue
+            res, pose, err = _instance_result(lifted[cursor].astype(np.float64),
+                                              prep.filled[n][i], prep.lows[n][i], gt)
+            results.append(res)
+            poses.append(pose)
+            errs.append(err)
+            cursor += 1
+        out.append(dict(frame_id=fid, instances=results))
+        views.shown.append(poses)
+        views.shown_gt.append(gts)
+        views.errors.append(errs)
+    return out, views
+
+
+def _document(args: argparse.Namespace, fmt: str, config: str, checkpoint: str,
+              frames: List[Frame], prep: Prepared, lifted: np.ndarray,
+              gt_rows: Optional[np.ndarray]) -> Tuple[Dict[str, Any], Views]:
+    """keypoints_3d.json and what the pictures draw."""
+    from mmunsup3d.apis import chirality_rate
     doc: Dict[str, Any] = dict(
         input=osp.abspath(args.input), input_format=fmt, config=config,
         checkpoint=args.checkpoint, checkpoint_file=checkpoint, score_thr=args.score_thr,
@@ -830,102 +1085,118 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         # Label-free depth-mirror check: a lifter stuck in the mirrored solution scores near 1.
         # null when every instance was skipped (the rate of no poses is undefined).
         chirality_rate=chirality_rate(lifted) if len(lifted) else None,
-        frames=[])
+        skipped=dict(prep.skipped), render_every=args.render_every)
     if args.gt is not None:
         doc['ground_truth'] = osp.abspath(args.gt)
     if args.image is not None:
         doc['image'] = osp.abspath(args.image)
-    cursor, gt_cursor = 0, 0
-    # Per frame and instance: what the 3D panels draw, and the frame's N-MPJPE values.
-    shown: List[List[Optional[np.ndarray]]] = []
-    shown_gt: List[List[Optional[np.ndarray]]] = []
-    errors: List[List[Optional[float]]] = []
-    for n, (fid, _, _) in enumerate(frames):
-        results: List[Optional[Dict[str, Any]]] = []
-        poses, gts, errs = [], [], []
-        for i in range(len(filled[n])):
-            gt = None
-            if gt_rows is not None:
-                gt = gt_rows[gt_cursor] - gt_rows[gt_cursor][:1]  # root-centred, like the lift
-                gt_cursor += 1
-            gts.append(gt)
-            if not valids[n][i]:
-                results.append(None)
-                poses.append(None)
-                errs.append(None)
-                continue
-            pred = lifted[cursor].astype(np.float64)
-            res = dict(keypoints_3d=np.round(pred, 6).tolist(),
-                       keypoints_2d=np.round(filled[n][i], 3).tolist(),
-                       keypoint_names=list(H36M_KEYPOINT_NAMES), low_confidence=lows[n][i])
-            if gt is None:
-                poses.append(pred)
-                errs.append(None)
-            else:
-                err, scale = n_mpjpe(pred, gt)
-                res.update(n_mpjpe=round(err, 6), gt_scale=round(scale, 6))
-                poses.append(scale * (pred - pred[:1]))  # displayed at the GT's scale
-                errs.append(err)
-            results.append(res)
-            cursor += 1
-        doc['frames'].append(dict(frame_id=fid, instances=results))
-        shown.append(poses)
-        shown_gt.append(gts)
-        errors.append(errs)
-    known = [e for errs in errors for e in errs if e is not None]
+    doc['frames'], views = _frames_document(frames, prep, lifted, gt_rows)
     if args.gt is not None:
+        known = [e for errs in views.errors for e in errs if e is not None]
         doc['n_mpjpe_mean'] = float(np.mean(known)) if known else None
+    return doc, views
 
+
+def _render_all(stage: OutputDir, args: argparse.Namespace, frames: List[Frame],
+                prep: Prepared, views: Views, images: Optional[List[str]],
+                image_sizes: List[Tuple[int, int]], rendered: List[int]) -> Optional[str]:
+    """Draw the pictures (and the animation) into the staging folder; the animation's name."""
     from PIL import Image
     from tqdm import tqdm
-    drawn = [p for poses in shown + shown_gt for p in poses if p is not None]
-    if args.video is not None and len(frames) == 1:
-        warnings.warn(f'--video {args.video}: the input has one frame; no animation written')
+    # Limits from every frame, drawn or not: they stay those of the whole sequence.
+    drawn = [p for poses in views.shown + views.shown_gt for p in poses if p is not None]
+    renderer = Renderer(prep.filled, np.asarray(drawn).reshape(-1, 17, 3),
+                        max(len(f) for f in prep.filled), image_sizes, args.dpi,
+                        with_gt=args.gt is not None)
+    writer = AnimationWriter(stage, args.video, args.fps) \
+        if args.video is not None and len(rendered) > 1 else None
+    cache: Dict[str, np.ndarray] = {}  # one --image file is read once
+    for n in tqdm(rendered, desc='rendering', unit='frame'):
+        image = None
+        if images is not None:
+            if images[n] not in cache:
+                cache.clear()
+                cache[images[n]] = read_image(images[n])
+            image = cache[images[n]]
+        frame_lows = [prep.lows[n][i] if prep.valids[n][i] else None
+                      for i in range(len(prep.filled[n]))]
+        rgb = renderer.render(frame_title(frames[n][0], views.errors[n]), prep.filled[n],
+                              frame_lows, views.shown[n], views.shown_gt[n], image)
+        with stage.open(f'frame_{n:06d}.png') as f:
+            Image.fromarray(rgb).save(f, format='PNG', dpi=(args.dpi, args.dpi))
+        if writer is not None:
+            writer.add(rgb)
+    if writer is None:
+        return None
+    writer.close()
+    return writer.name
+
+
+def _output_dir(args: argparse.Namespace) -> OutputDir:
+    extras = [p for p in (args.gt, args.image) if p is not None]
+    try:
+        return OutputDir(args.out, tool='lift_demo', overwrite=args.overwrite,
+                         inputs=[args.input] + extras)
+    except OutputDirError as e:
+        raise InputError(f'--out: {e}') from e
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """Lift and render; returns the JSON document written to ``keypoints_3d.json``.
+
+    Every check that can fail (arguments, input, extras, output names taken by files lift_demo
+    did not write) runs before the lifter is loaded; nothing reaches ``--out`` before all the
+    outputs were written.
+
+    Raises:
+        InputError: bad input or arguments, or an unusable ``--out``.
+    """
+    target = _output_dir(args)
+    _check_args(args)
+    fmt, frames = load_input(args.input, args.score_thr, clip_scores=args.clip_scores,
+                             check_format=not args.skip_format_check)
+    frames, gt_rows, images = _match_extras(args, frames)
+    rendered, names = _render_plan(args, len(frames))
+    try:
+        target.reserve(names)
+    except OutputDirError as e:
+        raise InputError(f'--out: {e}') from e
+    # Header reads only: a broken image fails here, before the lifter is loaded.
+    image_sizes = [image_size(p) for p in dict.fromkeys(images[n] for n in rendered)] \
+        if images is not None else []
+    config, checkpoint = resolve_model_files(args.config, args.checkpoint)
+    prep = prepare_instances(frames, args.score_thr)
+    lifted = _lift(config, checkpoint, args.device, prep)
+    doc, views = _document(args, fmt, config, checkpoint, frames, prep, lifted, gt_rows)
     try:
         with target as stage:  # files appear in --out only once all are written
-            renderer = Renderer(filled, np.asarray(drawn).reshape(-1, 17, 3),
-                                max(len(f) for f in filled), image_sizes, args.dpi,
-                                with_gt=args.gt is not None)
-            writer = AnimationWriter(stage.path, args.video, args.fps) \
-                if args.video is not None and len(frames) > 1 else None
-            cache: Dict[str, np.ndarray] = {}  # one --image file is read once
-            for n, (fid, _, _) in enumerate(tqdm(frames, desc='rendering', unit='frame')):
-                image = None
-                if images is not None:
-                    if images[n] not in cache:
-                        cache.clear()
-                        cache[images[n]] = read_image(images[n])
-                    image = cache[images[n]]
-                frame_lows = [lows[n][i] if valids[n][i] else None
-                              for i in range(len(filled[n]))]
-                rgb = renderer.render(frame_title(fid, errors[n]), filled[n], frame_lows,
-                                      shown[n], shown_gt[n], image)
-                Image.fromarray(rgb).save(osp.join(stage.path, f'frame_{n:06d}.png'),
-                                          dpi=(args.dpi, args.dpi))
-                if writer is not None:
-                    writer.add(rgb)
-            if writer is not None:
-                writer.close()
-                doc['animation'] = osp.basename(writer.path)
-            with open(osp.join(stage.path, 'keypoints_3d.json'), 'w') as f:
+            animation = _render_all(stage, args, frames, prep, views, images, image_sizes,
+                                    rendered)
+            if animation is not None:
+                doc['animation'] = animation
+            with stage.open('keypoints_3d.json', 'w') as f:
                 json.dump(doc, f)
     except OutputDirError as e:
         raise InputError(f'--out: {e}') from e
     return doc
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point; returns the exit status (2 for input errors)."""
-    args = parse_args(argv)
-    try:
-        doc = run(args)
-    except InputError as e:
-        print(f'lift_demo: error: {e}', file=sys.stderr)
-        return 2
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so the staging folder is removed."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _summary(doc: Dict[str, Any], out: str) -> None:
     n_inst = sum(len(f['instances']) for f in doc['frames'])
-    n_skip = sum(r is None for f in doc['frames'] for r in f['instances'])
+    skipped = doc['skipped']
+    n_skip = sum(skipped.values())
+    why = f': {skipped["low_confidence"]} low-confidence, {skipped["degenerate"]} degenerate' \
+        if n_skip else ''
     print(f'Lifted {n_inst - n_skip} instance(s) in {len(doc["frames"])} frame(s) '
-          f'({n_skip} skipped) -> {osp.abspath(args.out)}')
+          f'({n_skip} skipped{why}) -> {osp.abspath(out)}')
     if doc['chirality_rate'] is not None:
         from mmunsup3d.evaluation import format_chirality_rate
         print(f'{format_chirality_rate(doc)} of {n_inst - n_skip} lifted poses')
@@ -933,6 +1204,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         n_gt = sum(1 for f in doc['frames'] for r in f['instances'] if r and 'n_mpjpe' in r)
         print(f'N-MPJPE vs --gt: {1000 * doc["n_mpjpe_mean"]:.1f} mm (mean of {n_gt} poses, '
               'each prediction optimally scaled)')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit status (2 for input errors, 143 after SIGTERM)."""
+    args = parse_args(argv)
+    # Signal handlers can only be set from the main thread (main() may run in a worker).
+    own_handler = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if own_handler else None
+    try:
+        doc = run(args)
+    except InputError as e:
+        print(f'lift_demo: error: {e}', file=sys.stderr)
+        return 2
+    except Terminated:
+        print('lift_demo: terminated (SIGTERM); nothing was written to --out', file=sys.stderr)
+        return 143
+    finally:
+        if own_handler:
+            signal.signal(signal.SIGTERM, old)
+    _summary(doc, args.out)
     return 0
 
 
