@@ -79,7 +79,7 @@ def run_tests(checkout: str, tests: List[str], mode: str, timeout: int) -> Dict[
         junit = osp.join(tmp, 'junit.xml')
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
         cmd = [sys.executable, '-c', _BOOT, mode, '-q', '-p', 'no:cacheprovider',
-               f'--junitxml={junit}', *tests]
+               '--continue-on-collection-errors', f'--junitxml={junit}', *tests]
         done = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True,
                               timeout=timeout)
         if not osp.isfile(junit):
