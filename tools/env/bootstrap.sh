@@ -58,7 +58,10 @@ pipi -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 MMCV_WHL="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
 if [ -z "$MMCV_WHL" ]; then
   step "pin setuptools<70 for the build (mmcv's setup.py imports pkg_resources)"
-  pipi 'setuptools<70'
+  # Build-time only, undone right after the build (setuptools>=77 below). --no-deps (setuptools
+  # has no dependencies) also skips pip's check of the installed set, which would report
+  # torch's setuptools>=77 requirement as a conflict for the length of the build.
+  pipi --no-deps 'setuptools<70'
   step "build mmcv $MMCV_VERSION with ops from the PyPI sdist (about 10 min on 2 cores)"
   BUILD="$(mktemp -d)"; STEP_LOG="$LOGDIR/mmcv-build.log"
   "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
