@@ -7,6 +7,7 @@ from .mocap_dataset import (MOCAP_MOTION_GROUPS, MocapProjectionDataset, motion_
                             resolve_data_file)
 from .pose_array_dataset import (PoseArrayDataset, h36m_metainfo, subsample_labelled,
                                  unsup3d_collate)
+from .safe_h36m import SafeHuman36mDataset, load_camera_param, use_safe_h36m_datasets
 
 __all__ = [
     'PoseArrayDataset', 'MocapProjectionDataset', 'motion_folds', 'MOCAP_MOTION_GROUPS',
@@ -14,5 +15,9 @@ __all__ = [
     'look_at_camera', 'sample_h36m_like_camera',
     'world_to_camera', 'camera_to_pixel', 'H36MLiftingDataset', 'parse_h36m_videos',
     'H36M_TRAIN_SUBJECTS', 'H36M_TEST_SUBJECTS', 'H36M_CAMERA_IDS', 'CocoKeypoints2DDataset',
-    'WithExtra2DDataset', 'coco_metainfo'
+    'WithExtra2DDataset', 'coco_metainfo', 'SafeHuman36mDataset', 'load_camera_param',
+    'use_safe_h36m_datasets'
 ]
+from .keypoints_2d import Keypoints2DDataset  # noqa: E402
+
+__all__ += ['Keypoints2DDataset']

@@ -32,8 +32,9 @@ from mmengine.utils import is_abs
 import mmpose
 from mmpose.datasets.datasets.body3d import Human36mDataset
 from mmpose.registry import DATASETS
-from ..utils.safe_pickle import load_npy, npz_array, safe_load
+from ..utils.safe_pickle import load_npy, npz_array, open_npz
 from .pose_array_dataset import PoseArrayDataset, subsample_labelled
+from .safe_h36m import SafeHuman36mDataset
 
 __all__ = [
     'H36MLiftingDataset', 'H36M_TRAIN_SUBJECTS', 'H36M_TEST_SUBJECTS', 'H36M_CAMERA_IDS',
@@ -157,7 +158,7 @@ class VideoWindows:
         return np.where(inside, row_of[np.minimum(anchors + step, len(row_of) - 1)], -1)
 
 
-class _LazyHuman36m(Human36mDataset):
+class _LazyHuman36m(SafeHuman36mDataset):
     """MMPose's ``Human36mDataset`` with vectorised sequence indexing (only ever built lazily)
     and safe file loading.
 
@@ -165,50 +166,21 @@ class _LazyHuman36m(Human36mDataset):
     a :class:`VideoWindows` instead of a list of index lists. Files are read without unrestricted
     unpickling: the annotation archive with ``allow_pickle=False`` (``_load_ann_file``), the
     detections likewise (``_load_keypoint_2d_detection``), and the camera file with
-    :func:`~mmunsup3d.utils.safe_pickle.safe_load`. MMPose 1.3.2 reads the camera file inline in
-    ``BaseMocapDataset.__init__`` with ``mmengine.load`` (no method to override), so it is read
-    here and MMPose is given no camera file; ``camera_param_file`` and ``camera_param`` are set
-    afterwards exactly as MMPose sets them.
+    :func:`~mmunsup3d.utils.safe_pickle.safe_load` (:class:`SafeHuman36mDataset`: MMPose 1.3.2
+    reads it inline in ``BaseMocapDataset.__init__`` with ``mmengine.load``, so it is read
+    before and MMPose is given no camera file; ``camera_param_file`` and ``camera_param`` are
+    set afterwards exactly as MMPose sets them).
     """
+
+    _owner = 'H36MLiftingDataset'
 
     def __init__(self,
                  subset_seed: Optional[int] = 0,
                  check_ann: Optional[Callable[[Any], None]] = None,
-                 camera_param_file: Optional[str] = None,
-                 data_root: Optional[str] = None,
                  **kwargs) -> None:
         self.subset_seed = subset_seed
         self.check_ann = check_ann
-        camera_param = None
-        if camera_param_file:
-            if not is_abs(camera_param_file):
-                camera_param_file = osp.join(data_root or '', camera_param_file)
-            camera_param = self._load_camera_param(camera_param_file)
-        super().__init__(camera_param_file=None, data_root=data_root, **kwargs)
-        if camera_param_file:
-            self.camera_param_file = camera_param_file
-            self.camera_param = camera_param
-
-    @staticmethod
-    def _load_camera_param(camera_param_file: str) -> dict:
-        """MMPose's ``cameras.pkl`` (``{(subject, camera_id): {R, T, c, f, k, p, ...}}``),
-        unpickled with the restricted unpickler.
-
-        Raises:
-            FileNotFoundError: no such file.
-            mmunsup3d.utils.safe_pickle.UnsafePickleError: the pickle names something other
-                than plain data or NumPy arrays (nothing of it was executed).
-            TypeError: the content is not a dict.
-        """
-        if not exists(camera_param_file):
-            raise FileNotFoundError(f'H36MLiftingDataset: camera parameter file '
-                                    f'"{camera_param_file}" does not exist')
-        with get_local_path(camera_param_file) as local_path:
-            camera_param = safe_load(local_path, name=camera_param_file)
-        if not isinstance(camera_param, dict):
-            raise TypeError(f'H36MLiftingDataset: {camera_param_file} must hold a dict keyed by '
-                            f'(subject, camera_id), got {type(camera_param).__name__}')
-        return camera_param
+        super().__init__(**kwargs)
 
     def _load_ann_file(self, ann_file: str) -> None:
         """Open the annotation archive as MMPose does, but never unpickling (object arrays
@@ -216,13 +188,12 @@ class _LazyHuman36m(Human36mDataset):
         self.ann_path = ann_file
         with get_local_path(ann_file) as local_path:
             try:
-                self.ann_data = np.load(local_path, allow_pickle=False)
-            except ValueError as e:  # e.g. a pickle: never loaded
-                raise ValueError(f'H36MLiftingDataset: annotation file {ann_file} is not an '
-                                 f'.npz archive ({e})') from None
-        if not isinstance(self.ann_data, np.lib.npyio.NpzFile):
-            raise ValueError(f'H36MLiftingDataset: annotation file {ann_file} must be an .npz '
-                             f'archive (MMPose\'s Human3.6M format), got a single array')
+                # A pickle is never loaded; a single array, a truncated or corrupt archive are
+                # errors naming the file.
+                self.ann_data = open_npz(local_path, name=ann_file)
+            except ValueError as e:
+                raise ValueError(f'H36MLiftingDataset: annotation file {e}; expected MMPose\'s '
+                                 'Human3.6M annotation archive') from None
 
     def _load_keypoint_2d_detection(self, det_file: str) -> np.ndarray:
         """MMPose's detection loading (``(N, J, 3)`` float32) with ``allow_pickle=False``."""

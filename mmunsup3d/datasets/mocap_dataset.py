@@ -7,7 +7,7 @@ import numpy as np
 from mmpose.registry import DATASETS
 from ..structures.body_shape import rescale_bones, sample_bone_scales
 from ..utils.paths import project_roots
-from ..utils.safe_pickle import npz_array
+from ..utils.safe_pickle import npz_array, open_npz
 from .cameras import camera_to_pixel, sample_h36m_like_camera, world_to_camera
 from .pose_array_dataset import PoseArrayDataset, subsample_labelled
 
@@ -256,8 +256,8 @@ class MocapProjectionDataset(PoseArrayDataset):
 
     def load_arrays(self) -> Dict[str, np.ndarray]:
         # allow_pickle=False: an object array would unpickle arbitrary objects; npz_array
-        # refuses it with an error naming the file and the key.
-        with np.load(self.data_file, allow_pickle=False) as data:
+        # refuses it with an error naming the file and the key (as a damaged archive).
+        with open_npz(self.data_file) as data:
             if 'clip_names' not in data.files:
                 raise KeyError(f'{self.data_file} has no "clip_names" entry (has '
                                f'{sorted(data.files)})')

@@ -137,6 +137,129 @@ def test_cameras_pkl_not_a_dict(h36m_root, tmp_path):
         H36MLiftingDataset(ann_file=TEST, data_root=h36m_root, camera_param_file=str(cams))
 
 
+# --------------------------------------------------------------------------- SafeHuman36mDataset
+def _mmpose_config(*parts):
+    import mmpose
+    return osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs', *parts)
+
+
+# Human3.6M lifting configs of MMPose's type='Human36mDataset': MMPose's own, as MMPose ships
+# it, and the project's supervised PoseLifter reference.
+MMPOSE_LIFT_CONFIGS = {
+    'mmpose': ('body_3d_keypoint', 'image_pose_lift', 'h36m',
+               'image-pose-lift_tcn_8xb64-200e_h36m.py'),
+    'poselifter': None,
+}
+POSELIFTER_CONFIG = osp.join(REPO, 'configs', 'mmpose_poselifter',
+                             'poselifter_reslifter-regression_1xb256-20e_pybullet-mocap.py')
+
+
+def _safe_h36m(root, **kw):
+    from mmunsup3d.datasets import SafeHuman36mDataset
+    from mmunsup3d.datasets.h36m_dataset import _H36M_META
+    return SafeHuman36mDataset(ann_file=TEST, data_root=root, camera_param_file=CAMS,
+                               metainfo=dict(from_file=_H36M_META), **kw)
+
+
+def test_safe_human36m_refuses_malicious_cameras_pkl(h36m_root, tmp_path):
+    marker = tmp_path / 'MARKER'
+    payload, refused = _payloads(marker)['os.system']
+    root = _evil_root(h36m_root, tmp_path, payload)
+    with pytest.raises(UnsafePickleError) as info:
+        _safe_h36m(root)
+    assert str(info.value).startswith(f'{osp.join(root, CAMS)}: refusing to unpickle global '
+                                      f'"{refused}"')
+    assert not marker.exists()
+
+
+def test_safe_human36m_is_mmpose_human36m(h36m_root):
+    """Every sample (camera parameters included) is MMPose's, built eagerly or lazily."""
+    from mmpose.datasets.datasets.body3d import Human36mDataset
+    from mmunsup3d.datasets.h36m_dataset import _H36M_META
+    mm = Human36mDataset(ann_file=TEST, data_root=h36m_root, camera_param_file=CAMS,
+                         metainfo=dict(from_file=_H36M_META))
+    ours = _safe_h36m(h36m_root)
+    assert isinstance(ours, Human36mDataset) and ours.camera_param_file == mm.camera_param_file
+    _assert_same(ours.camera_param, mm.camera_param)
+    assert len(ours) == len(mm) > 100
+    for i in (0, len(mm) // 2, len(mm) - 1):
+        a, b = ours.get_data_info(i), mm.get_data_info(i)
+        assert 'camera_param' in a
+        _assert_same({k: a[k] for k in sorted(a)}, {k: b[k] for k in sorted(b)}, f'sample {i}')
+    lazy = _safe_h36m(h36m_root, lazy_init=True)
+    assert not lazy._fully_initialized
+    lazy.full_init()
+    _assert_same(lazy.get_data_info(3)['camera_param'], mm.get_data_info(3)['camera_param'])
+
+
+def test_use_safe_h36m_datasets_swaps_every_dataloader_and_wrapper():
+    from mmengine.config import Config
+    from mmunsup3d.datasets import use_safe_h36m_datasets
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(type='CombinedDataset', datasets=[
+            dict(type='Human36mDataset'), dict(type='CocoDataset')])),
+        val_dataloader=dict(dataset=dict(type='RepeatDataset', times=2,
+                                         dataset=dict(type='mmpose.Human36mDataset'))),
+        test_dataloader=dict(dataset=dict(type='H36MLiftingDataset'))))
+    assert use_safe_h36m_datasets(cfg) == ['train_dataloader.dataset.datasets[0]',
+                                           'val_dataloader.dataset.dataset']
+    assert [d.type for d in cfg.train_dataloader.dataset.datasets] == ['SafeHuman36mDataset',
+                                                                       'CocoDataset']
+    assert cfg.val_dataloader.dataset.dataset.type == 'SafeHuman36mDataset'
+    assert cfg.test_dataloader.dataset.type == 'H36MLiftingDataset'
+    assert use_safe_h36m_datasets(cfg) == []  # idempotent
+
+
+def test_converter_writes_the_safe_dataset_type():
+    from mmengine.config import Config
+    from helpers import DEMO_CONFIG
+    tool = load_tool('misc', 'convert_to_mmpose_lifter.py')
+    cfg = tool.build_mmpose_config(Config.fromfile(DEMO_CONFIG))
+    assert cfg.dataset_type == 'SafeHuman36mDataset'
+    assert cfg.test_dataloader.dataset.type == cfg.val_dataloader.dataset.type == \
+        'SafeHuman36mDataset'
+
+
+@pytest.mark.parametrize('config', list(MMPOSE_LIFT_CONFIGS))
+def test_malicious_cameras_pkl_refused_by_tools_test_with_an_mmpose_config(config, h36m_root,
+                                                                          tmp_path):
+    """MMPose lifting configs (MMPose's Human36mDataset) through the project's tool."""
+    marker = tmp_path / 'MARKER'
+    payload, refused = _payloads(marker)['os.system']
+    root = _evil_root(h36m_root, tmp_path, payload)
+    parts = MMPOSE_LIFT_CONFIGS[config]
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', _mmpose_config(*parts) if parts else POSELIFTER_CONFIG,
+         'none', '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         f'test_dataloader.dataset.data_root={root}/',
+         f'test_dataloader.dataset.camera_param_file={CAMS}', 'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False'],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert 'UnsafePickleError' in proc.stderr, proc.stderr[-4000:]
+    assert f'{osp.join(root, CAMS)}: refusing to unpickle global "{refused}"' in proc.stderr
+    assert 'Human36mDataset -> SafeHuman36mDataset in test_dataloader.dataset' in \
+        proc.stdout + proc.stderr
+    assert not marker.exists()
+
+
+def test_tools_test_evaluates_an_mmpose_config_with_the_safe_dataset(h36m_root, tmp_path):
+    """The swapped dataset feeds MMPose's own pipeline, model and metric (good cameras)."""
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', _mmpose_config(*MMPOSE_LIFT_CONFIGS['mmpose']),
+         'none', '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         f'test_dataloader.dataset.data_root={h36m_root}/',
+         f'test_dataloader.dataset.camera_param_file={CAMS}', 'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False', 'test_dataloader.batch_size=512'],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    log = proc.stdout + proc.stderr
+    assert 'Human36mDataset -> SafeHuman36mDataset in test_dataloader.dataset' in log
+    assert 'MPJPE' in proc.stdout
+
+
 # --------------------------------------------------------------------------- .npy / .npz
 def test_object_array_detections_refused(h36m_root, tmp_path):
     marker = tmp_path / 'MARKER'
@@ -240,3 +363,50 @@ def test_mocap_clip_listed_but_missing(tmp_path):
         MocapProjectionDataset(data_file=path)
     assert info.value.args[0] == (f'Clip(s) [\'run\'] are listed in "clip_names" of {path} but '
                                   "have no array (has ['clip_names', 'walk'])")
+
+
+# --------------------------------------------------------------------------- damaged files
+def _truncated(src, dst):
+    data = open(src, 'rb').read()
+    with open(dst, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    return str(dst)
+
+
+def test_truncated_annotation_names_the_file(h36m_root, tmp_path):
+    ann = _truncated(osp.join(h36m_root, TEST), tmp_path / 'h36m_test.npz')
+    with pytest.raises(ValueError) as info:
+        H36MLiftingDataset(ann_file=ann, test_mode=True)
+    assert str(info.value).startswith(f'H36MLiftingDataset: annotation file {ann} is not an '
+                                      '.npz archive (truncated or corrupt: BadZipFile')
+
+
+def test_corrupt_annotation_array_names_the_file_and_key(h36m_root, tmp_path):
+    with np.load(osp.join(h36m_root, TEST)) as data:
+        arrays = {k: data[k][:40] for k in data.files}
+    ann = tmp_path / 'ann.npz'
+    np.savez(ann, **arrays)
+    raw = ann.read_bytes()
+    at = raw.index(arrays['S'][20].tobytes())  # inside the data of "S.npy"
+    ann.write_bytes(raw[:at] + bytes(b ^ 0xFF for b in raw[at:at + 16]) + raw[at + 16:])
+    with pytest.raises(ValueError) as info:
+        H36MLiftingDataset(ann_file=str(ann), test_mode=True)
+    assert str(info.value).startswith(f'{ann}: cannot read array "S": the file is truncated '
+                                      'or corrupt (BadZipFile: Bad CRC-32')
+
+
+def test_truncated_detections_name_the_file(h36m_root, tmp_path):
+    det = _truncated(osp.join(h36m_root, 'joint_2d_det_files', 'cpn_ft_h36m_dbb_test.npy'),
+                     tmp_path / 'det.npy')
+    with pytest.raises(ValueError) as info:
+        H36MLiftingDataset(ann_file=TEST, data_root=h36m_root, keypoint_2d_src='detection',
+                           keypoint_2d_det_file=det, test_mode=True)
+    assert str(info.value).startswith(f'{det}: cannot read the array')
+
+
+def test_truncated_mocap_names_the_file(tmp_path):
+    path = _truncated(resolve_data_file(DEFAULT_MOCAP), tmp_path / 'mocap.npz')
+    with pytest.raises(ValueError) as info:
+        MocapProjectionDataset(data_file=path)
+    assert str(info.value).startswith(f'{path} is not an .npz archive (truncated or corrupt: '
+                                      'BadZipFile')

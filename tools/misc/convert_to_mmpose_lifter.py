@@ -43,6 +43,9 @@ RUNTIME_KEYS = ('default_hooks', 'env_cfg', 'log_processor', 'log_level', 'rando
 # MMPose's 3D pose visualizer, as in MMPose's body_3d_keypoint configs.
 VIS_BACKENDS = [dict(type='LocalVisBackend')]
 VISUALIZER = dict(type='Pose3dLocalVisualizer', name='visualizer', vis_backends=VIS_BACKENDS)
+# MMPose's Human36mDataset, but reading cameras.pkl with the restricted unpickler (MMPose's
+# own class unpickles it unrestricted); registered by importing mmunsup3d (custom_imports).
+DATASET_TYPE = 'SafeHuman36mDataset'
 # Channels per joint of the lifters that can be converted: (x, y), or (x, y, score).
 CONVERTIBLE_IN_CHANNELS = (2, 3)
 # Lifter arguments carried over to the backbone.
@@ -87,8 +90,9 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
             the test/val dataloaders of the output config.
 
     Returns:
-        A config with ``model``, ``codec``, test/val pipelines, dataloaders (MMPose's
-        ``Human36mDataset``), ``MPJPE`` evaluators, MMPose's ``Pose3dLocalVisualizer`` and
+        A config with ``model``, ``codec``, test/val pipelines, dataloaders
+        (``SafeHuman36mDataset``: MMPose's ``Human36mDataset`` reading ``cameras.pkl`` with the
+        restricted unpickler), ``MPJPE`` evaluators, MMPose's ``Pose3dLocalVisualizer`` and
         the source runtime settings. A lifter with ``in_channels=3`` gets a codec with
         ``concat_vis=True`` (scores from ``keypoints_visible``).
 
@@ -138,7 +142,7 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
         drop_last=False,
         sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
         dataset=dict(
-            type='Human36mDataset',
+            type=DATASET_TYPE,
             ann_file='annotation_body3d/fps50/h36m_test.npz',
             seq_len=1,
             causal=True,
@@ -151,7 +155,7 @@ def build_mmpose_config(src: Config, data_root: str = 'data/h36m_fixture/') -> C
         default_scope='mmpose',
         custom_imports=dict(imports=list(CUSTOM_IMPORTS), allow_failed_imports=False),
         data_root=data_root,
-        dataset_type='Human36mDataset',
+        dataset_type=DATASET_TYPE,
         codec=codec,
         model=dict(
             type='PoseLifter',
