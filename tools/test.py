@@ -15,16 +15,22 @@ warns): safely (``weights_only=True`` with the allow-list, whatever
 pass uses (``Unsup3DLifter``: the lifter; other models: every key). A missing, unexpected or
 mis-shaped key is an error naming the keys and shapes; the discriminators of a training
 checkpoint are ignored, and a lifter-only (published) checkpoint loads without a warning.
+
+The Runner is :class:`mmunsup3d.engine.Unsup3DRunner` (unless the config names another
+``runner_type``), and MMPose's ``Human36mDataset`` in any dataloader is replaced by
+``SafeHuman36mDataset``: with MMPose's own Human3.6M configs too, ``cameras.pkl`` is read by
+the restricted unpickler. A config without ``model`` or the test dataloader, loop and evaluator
+is an error naming the config and what it lacks.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import get_rank
-from mmengine.runner import Runner
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,47 +81,72 @@ def resolve_checkpoint(value: str) -> Optional[str]:
     return download_checkpoint(value)
 
 
-def main() -> None:
-    args = parse_args()
-    import mmunsup3d  # noqa: F401
-    from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
-    from mmunsup3d.evaluation import format_chirality_rate, format_mpjpe_results
-    from mmunsup3d.utils.checkpoint import (checkpoint_state_dict, inference_prefixes,
-                                            load_state_dict_strict, safe_torch_load)
+# What a test config must hold (MMEngine's Runner would fail with a bare KeyError: 'model').
+TEST_KEYS = ('model', 'test_dataloader', 'test_cfg', 'test_evaluator')
+
+
+def load_test_config(args: argparse.Namespace) -> Config:
+    """The config with ``--cfg-options`` and ``--work-dir`` applied, checked for a test run.
+
+    Exits with a message naming the config and what it lacks (no ``model``, no test loop).
+    """
+    from mmunsup3d.engine.launch import propagate_data_root
+    from mmunsup3d.engine.runner import ConfigContentError, require_config_keys
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
         propagate_data_root(cfg, args.cfg_options)
+    try:
+        require_config_keys(cfg, TEST_KEYS, args.config, 'tools/test.py')
+    except ConfigContentError as e:
+        sys.exit(f'tools/test.py: error: {e}')
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    checkpoint = resolve_checkpoint(args.checkpoint)
-    # Unpickled (safely) before the Runner exists: an unsafe or corrupt file is refused before
-    # anything is set up or written to work_dir.
-    ckpt = safe_torch_load(checkpoint, map_location='cpu') if checkpoint is not None else None
-    # Loaded below, strictly. With ``resume`` (and no load_from) runner.test() would instead
-    # pick up the latest checkpoint of work_dir.
+    # Loaded by main(), strictly. With ``resume`` (and no load_from) runner.test() would
+    # instead pick up the latest checkpoint of work_dir.
     cfg.load_from = None
     cfg.resume = False
     # Evaluation needs neither the training data nor the discriminator's optimizer.
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    return cfg
+
+
+def report(metrics: dict, out: Optional[str]) -> None:
+    """Print the mm tables (rank 0) and write ``out`` (metres) if given."""
+    from mmunsup3d.evaluation import format_chirality_rate, format_mpjpe_results
+    if get_rank() != 0:
+        return
+    print(format_mpjpe_results(metrics), flush=True)
+    chirality = format_chirality_rate(metrics)  # '' for configs without ChiralityRate
+    if chirality:
+        print(chirality, flush=True)
+    if out:
+        with open(out, 'w', encoding='utf-8') as f:
+            json.dump(metrics, f, indent=2, default=float)  # metrics are NumPy floats
+
+
+def main() -> None:
+    args = parse_args()
+    import mmunsup3d  # noqa: F401
+    from mmunsup3d.engine.launch import finish_launch, prepare_launch
+    from mmunsup3d.engine.runner import build_tool_runner
+    from mmunsup3d.utils.checkpoint import (checkpoint_state_dict, inference_prefixes,
+                                            load_state_dict_strict, safe_torch_load)
+    cfg = load_test_config(args)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    # Unpickled (safely) before the Runner exists: an unsafe or corrupt file is refused before
+    # anything is set up or written to work_dir.
+    ckpt = safe_torch_load(checkpoint, map_location='cpu') if checkpoint is not None else None
     prepare_launch(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = build_tool_runner(cfg)
     if ckpt is not None:
         load_state_dict_strict(runner.model, checkpoint_state_dict(ckpt, checkpoint),
                                inference_prefixes(runner.model), source=checkpoint)
         runner.logger.info(f'Load checkpoint from {checkpoint}')
-    metrics = runner.test()
-    if get_rank() == 0:
-        print(format_mpjpe_results(metrics), flush=True)
-        chirality = format_chirality_rate(metrics)  # '' for configs without ChiralityRate
-        if chirality:
-            print(chirality, flush=True)
-        if args.out:
-            with open(args.out, 'w', encoding='utf-8') as f:
-                json.dump(metrics, f, indent=2, default=float)  # metrics are NumPy floats
+    report(runner.test(), args.out)
     finish_launch()
 
 

@@ -1,11 +1,17 @@
-"""Train a model: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]``."""
+"""Train a model: ``python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]``.
+
+The Runner is :class:`mmunsup3d.engine.Unsup3DRunner` (unless the config names another
+``runner_type``): ``load_from`` and ``--resume`` load safely and strictly, so a checkpoint of
+another width is an error naming the file, the keys and the options that fit it, not a warning
+followed by training from random weights. MMPose's ``Human36mDataset`` in any dataloader is
+replaced by ``SafeHuman36mDataset`` (its ``cameras.pkl`` read by the restricted unpickler).
+"""
 import argparse
 import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 
 def parse_args() -> argparse.Namespace:
@@ -121,21 +127,33 @@ def check_resume_checkpoint(cfg: Config) -> None:
             f'--cfg-options load_from={path}')
 
 
+# What a training config must hold (MMEngine's Runner would fail with a bare KeyError).
+TRAIN_KEYS = ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper')
+
+
 def main() -> None:
     args = parse_args()
     import mmunsup3d  # noqa: F401  (registers components, allow-lists checkpoint globals)
     from mmunsup3d.engine.launch import finish_launch, prepare_launch, propagate_data_root
+    from mmunsup3d.engine.runner import (ConfigContentError, build_tool_runner,
+                                         require_config_keys)
+    from mmunsup3d.utils.checkpoint import CheckpointMismatchError
     cfg = merge_args(Config.fromfile(args.config), args)
     try:
+        require_config_keys(cfg, TRAIN_KEYS, args.config, 'tools/train.py')
         # Before the Runner exists: it would create the work_dir and its logs, then fail
         # deep inside Runner.resume with KeyError: 'message_hub'.
         check_resume_checkpoint(cfg)
-    except ResumeCheckpointError as e:
+    except (ConfigContentError, ResumeCheckpointError) as e:
         sys.exit(f'tools/train.py: error: {e}')
     propagate_data_root(cfg, args.cfg_options)
     prepare_launch(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    runner = build_tool_runner(cfg)
+    try:
+        runner.train()
+    except CheckpointMismatchError as e:
+        # Raised before the first iteration (load_from / --resume): the message is the point.
+        sys.exit(f'tools/train.py: error: CheckpointMismatchError: {e}')
     finish_launch()
 
 

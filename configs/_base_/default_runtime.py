@@ -7,7 +7,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2),
+    # MMEngine's CheckpointHook, except that a file is complete or absent and the oldest one is
+    # deleted only after the new one is written (an interrupted save leaves one to resume from).
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Random-number states in every checkpoint, restored by --resume (bit-identical resume).
     # It never draws a random number, so it leaves a run's random streams unchanged. In

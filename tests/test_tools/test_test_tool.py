@@ -200,3 +200,24 @@ def test_no_hint_when_the_sizes_already_match():
             as excinfo:
         load_state_dict_strict(model, ckpt, ('lifter.', ))
     assert '--cfg-options' not in str(excinfo.value)
+
+
+# ----------------------------------------------------------------- configs that are not ours
+@pytest.mark.parametrize('text, missing', [
+    ("data_root = 'data/h36m/'\n", 'model, test_dataloader, test_cfg, test_evaluator'),
+    ("model = dict(type='PoseLifter')\ntest_cfg = dict(type='TestLoop')\n",
+     'test_dataloader, test_evaluator'),
+    ("model = dict(backbone=dict(type='ResidualLifter'))\n",
+     'test_dataloader, test_cfg, test_evaluator, model.type'),
+])
+def test_config_without_model_or_test_loop_is_a_clear_error(text, missing, env, tmp_path):
+    config = tmp_path / 'not_a_test_config.py'
+    config.write_text(text)
+    work = tmp_path / 'work'
+    proc = _test_tool([str(config), 'none', '--work-dir', str(work)], env, str(tmp_path))
+    assert proc.returncode != 0
+    assert 'Traceback' not in proc.stderr and 'KeyError' not in proc.stderr, proc.stderr[-3000:]
+    assert (f'tools/test.py: error: {config} cannot be run by tools/test.py: it has no '
+            f'{missing} (tools/test.py needs model, test_dataloader, test_cfg, '
+            'test_evaluator)') in proc.stderr
+    assert not work.exists()  # refused before the Runner exists
