@@ -128,6 +128,23 @@ def report(metrics: dict, out: Optional[str]) -> None:
             json.dump(metrics, f, indent=2, default=float)  # metrics are NumPy floats
 
 
+def run_test(runner, checkpoint: Optional[str]) -> dict:
+    """``runner.test()``; a metric that fails on non-finite predictions exits naming why.
+
+    Finite but huge weights (e.g. 1e30) overflow the network, and MMPose's Procrustes
+    alignment then stops in ``LinAlgError: SVD did not converge``.
+    """
+    import numpy as np
+    try:
+        return runner.test()
+    except np.linalg.LinAlgError as e:
+        largest = max((float(v.abs().max()) for v in runner.model.state_dict().values()
+                       if v.is_floating_point() and v.numel()), default=0.0)
+        sys.exit(f'tools/test.py: error: the metric failed ({e}) because the predictions are '
+                 f'not finite: the weights of {checkpoint} overflow the network (largest '
+                 f'|weight| {largest:.3g}); the checkpoint is probably corrupt')
+
+
 def main() -> None:
     args = parse_args()
     import mmunsup3d  # noqa: F401
@@ -146,7 +163,7 @@ def main() -> None:
         load_state_dict_strict(runner.model, checkpoint_state_dict(ckpt, checkpoint),
                                inference_prefixes(runner.model), source=checkpoint)
         runner.logger.info(f'Load checkpoint from {checkpoint}')
-    report(runner.test(), args.out)
+    report(run_test(runner, checkpoint), args.out)
     finish_launch()
 
 

@@ -236,6 +236,20 @@ def test_test_tool_refuses_width_mismatch(setup, tmp_path):
     assert 'MPJPE (mm)' not in proc.stdout
 
 
+@pytest.mark.parametrize('scale,expect', [(float('nan'), 'NaN or infinite'),
+                                          (1e30, 'predictions are not finite')],
+                         ids=['nan-weights', 'overflowing-weights'])
+def test_test_tool_names_corrupt_weights(setup, tmp_path, scale, expect):
+    """int64/NaN weights are refused at load; finite but huge ones where the metric fails."""
+    state = {k: v * scale if v.is_floating_point() and 'running_var' not in k else v
+             for k, v in setup['model'].state_dict().items()}
+    path = str(tmp_path / 'corrupt.pth')
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    proc = _run_test_tool(setup['config'], path, str(tmp_path / 'work'))
+    assert proc.returncode != 0 and expect in proc.stderr, proc.stderr[-3000:]
+    assert 'MPJPE (mm)' not in proc.stdout
+
+
 def test_width_mismatch_is_refused_by_init_lifter_converter_and_export(setup, tmp_path):
     with pytest.raises(CheckpointMismatchError,
                        match=r'lifter\.stem\.0\.weight: checkpoint shape \(64, 34\), model '
