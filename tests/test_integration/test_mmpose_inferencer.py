@@ -138,7 +138,7 @@ def test_converted_config_provides_what_mmpose_inferencers_read(converted, name)
     assert 'mmunsup3d.visualization' in cfg.custom_imports.imports
     # Pose3DInferencer: pipeline, seq_len / causal of test_dataloader.dataset.
     dataset = cfg.test_dataloader.dataset
-    assert dataset.type == cfg.dataset_type == 'Human36mDataset'
+    assert dataset.type == cfg.dataset_type == 'SafeHuman36mDataset'  # cameras.pkl read safely
     assert (dataset.seq_len, dataset.causal) == (1, True)
     assert dataset.pipeline[0] == dict(type='GenerateTarget', encoder=cfg.codec)
     assert cfg.model.backbone.in_channels == in_channels
