@@ -124,27 +124,39 @@ def _as_numeric_array(value, what: str) -> np.ndarray:
 
 
 def _check_keypoints(kpts: np.ndarray, num_joints: int) -> None:
-    """Raise ``ValueError`` naming the first bad pose of ``(N, J, 2)`` pixel keypoints."""
+    """Raise ``ValueError`` naming the first bad pose of ``(N, J, 2)`` pixel keypoints.
+
+    A live pipeline sends one or a few poses per call, so NumPy calls, not arithmetic, are
+    what costs here: one combined pass accepts every finite pose within range, and the
+    per-check search for the first bad value runs only when it failed.
+    """
     if kpts.ndim != 3 or kpts.shape[1:] != (num_joints, 2):
         raise ValueError(f'keypoints must have shape (N, {num_joints}, 2) (pixels, Human3.6M '
                          f'joint order), got {kpts.shape}')
+    if len(kpts) == 0:
+        return
+    # (N,) shared by the range and the extent checks; NaN and inf propagate through max, and
+    # fail the comparison like a value out of range.
+    abs_max = np.abs(kpts).max(axis=(1, 2))
+    if not (abs_max <= MAX_ABS_COORD).all():
+        _raise_bad_value(kpts, abs_max)
+    degenerate = _degenerate(kpts.astype(np.float64), abs_max.astype(np.float64))
+    if degenerate.any():
+        i = int(np.flatnonzero(degenerate)[0])
+        raise ValueError(f'keypoints of sample {i} are degenerate: {_degeneracy(kpts[i])}; its '
+                         '2D scale normalisation is meaningless, so it cannot be lifted')
+
+
+def _raise_bad_value(kpts: np.ndarray, abs_max: np.ndarray) -> None:
+    """The error for ``(N, J, 2)`` keypoints holding NaN/inf (first) or a value out of range."""
     finite = np.isfinite(kpts).all(-1)
     if not finite.all():
         bad = np.argwhere(~finite)
         raise ValueError(f'keypoints contain NaN or inf (first at sample {bad[0][0]}, joint '
                          f'{bad[0][1]})')
-    if len(kpts) == 0:
-        return
-    too_far = (np.abs(kpts) > MAX_ABS_COORD).any(axis=(1, 2))
-    if too_far.any():
-        i = int(np.flatnonzero(too_far)[0])
-        raise ValueError(f'keypoints of sample {i} exceed |{MAX_ABS_COORD:g}| px (max '
-                         f'{np.abs(kpts[i]).max():g}); expected pixel coordinates')
-    degenerate = degenerate_poses(kpts)
-    if degenerate.any():
-        i = int(np.flatnonzero(degenerate)[0])
-        raise ValueError(f'keypoints of sample {i} are degenerate: {_degeneracy(kpts[i])}; its '
-                         '2D scale normalisation is meaningless, so it cannot be lifted')
+    i = int(np.flatnonzero(abs_max > MAX_ABS_COORD)[0])
+    raise ValueError(f'keypoints of sample {i} exceed |{MAX_ABS_COORD:g}| px (max '
+                     f'{abs_max[i]:g}); expected pixel coordinates')
 
 
 # A pose thinner than this fraction of its length (smallest over largest spread of its joints)
@@ -161,11 +173,15 @@ def _pose_spread(kpts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         directions (the square root of the eigenvalue ratio of their 2 x 2 covariance; 0 when
         every joint lies on one line).
     """
-    k = kpts.astype(np.float64)
-    extent = np.ptp(k, axis=1).max(-1)
-    c = k - k.mean(1, keepdims=True)
-    sxx, syy, sxy = (c[..., 0] ** 2).mean(-1), (c[..., 1] ** 2).mean(-1), \
-        (c[..., 0] * c[..., 1]).mean(-1)
+    k = kpts.astype(np.float64, copy=False)
+    # np.ptp and np.mean without their Python-level wrappers (np.mean is this sum / count,
+    # bit for bit): at one pose per call the wrappers cost more than the arithmetic.
+    num = k.shape[1]
+    extent = (k.max(1) - k.min(1)).max(-1)
+    c = k - np.add.reduce(k, 1, keepdims=True) / num
+    cx, cy = c[..., 0], c[..., 1]
+    sxx, syy, sxy = (np.add.reduce(cx * cx, -1) / num, np.add.reduce(cy * cy, -1) / num,
+                     np.add.reduce(cx * cy, -1) / num)
     mid = (sxx + syy) / 2
     rad = np.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
     big = mid + rad
@@ -174,9 +190,20 @@ def _pose_spread(kpts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return extent, thickness
 
 
-def _is_tiny(kpts: np.ndarray, extent: np.ndarray) -> np.ndarray:
-    """``(N,)``: the extent is about 0 (a few dozen float32 steps of the coordinates)."""
-    return extent <= np.maximum(1e-6, 1e-5 * np.abs(kpts).max((1, 2)))
+def _is_tiny(abs_max: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """``(N,)``: the extent is about 0 (a few dozen float32 steps of the coordinates).
+
+    Args:
+        abs_max: ``(N,)`` largest ``|coordinate|`` of each pose.
+        extent: ``(N,)`` its largest per-axis range.
+    """
+    return extent <= np.maximum(1e-6, 1e-5 * abs_max)
+
+
+def _degenerate(kpts: np.ndarray, abs_max: np.ndarray) -> np.ndarray:
+    """:func:`degenerate_poses` of ``(N, J, 2)`` float64 poses with their ``(N,)`` ``abs_max``."""
+    extent, thickness = _pose_spread(kpts)
+    return _is_tiny(abs_max, extent) | (thickness < MIN_POSE_THICKNESS)
 
 
 def degenerate_poses(keypoints: np.ndarray) -> np.ndarray:
@@ -195,15 +222,14 @@ def degenerate_poses(keypoints: np.ndarray) -> np.ndarray:
     kpts = np.asarray(keypoints, dtype=np.float64)
     if not len(kpts):
         return np.zeros(0, bool)
-    extent, thickness = _pose_spread(kpts)
-    return _is_tiny(kpts, extent) | (thickness < MIN_POSE_THICKNESS)
+    return _degenerate(kpts, np.abs(kpts).max((1, 2)))
 
 
 def _degeneracy(pose: np.ndarray) -> str:
     """What is degenerate about one ``(J, 2)`` pose (see :func:`degenerate_poses`)."""
     kpts = np.asarray(pose, dtype=np.float64)[None]
     extent, thickness = _pose_spread(kpts)
-    if _is_tiny(kpts, extent)[0]:
+    if _is_tiny(np.abs(kpts).max((1, 2)), extent)[0]:
         return (f'all {kpts.shape[1]} joints lie at one point ({kpts[0, 0, 0]:g}, '
                 f'{kpts[0, 0, 1]:g}) (extent {extent[0]:.3g} px)')
     return (f'all {kpts.shape[1]} joints lie on one line (its thickness is {thickness[0]:.2g} '
@@ -242,34 +268,8 @@ def lift_keypoints(model: torch.nn.Module,
     num_joints = getattr(model, 'num_keypoints', 17)
     kpts = _as_numeric_array(keypoints, 'keypoints')
     _check_keypoints(kpts, num_joints)
-    inputs = {}
-    if scores is not None:
-        sc = _as_numeric_array(scores, 'scores')
-        if sc.shape != kpts.shape[:2]:
-            raise ValueError(f'scores must have shape {kpts.shape[:2]}, got {sc.shape}')
-        if not np.isfinite(sc).all():
-            bad = np.argwhere(~np.isfinite(sc))[0]
-            raise ValueError(f'scores contain NaN or inf (first at sample {bad[0]}, joint '
-                             f'{bad[1]})')
-        outside = (sc < 0.0) | (sc > 1.0)
-        if outside.any():
-            i, j = np.argwhere(outside)[0]
-            raise ValueError(f'scores must lie in [0, 1]; sample {i}, joint {j} has '
-                             f'{sc[i, j]:g}')
-        inputs['keypoint_scores'] = sc
-    device = next(iter(model.buffers()), torch.zeros(0)).device
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(kpts), batch_size):
-            batch = {'keypoints_2d': torch.from_numpy(kpts[start:start + batch_size]).to(device)}
-            if 'keypoint_scores' in inputs:
-                batch['keypoint_scores'] = torch.from_numpy(
-                    inputs['keypoint_scores'][start:start + batch_size]).to(device)
-            out.append(model(batch, mode='tensor').float().cpu().numpy())
-    if not out:
-        return np.zeros((0, num_joints, 3), dtype=np.float32)
-    result = np.concatenate(out).astype(np.float32)
+    sc = None if scores is None else _checked_scores(scores, kpts.shape[:2])
+    result = _forward(model, kpts, sc, int(batch_size))
     bad = ~np.isfinite(result).all(axis=(1, 2))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -277,6 +277,89 @@ def lift_keypoints(model: torch.nn.Module,
                            f'{len(result)} pose(s) (first: sample {i}); the checkpoint may '
                            'hold non-finite weights')
     return result
+
+
+def _checked_scores(scores, shape: Tuple[int, int]) -> np.ndarray:
+    """``scores`` as a float32 ``(N, J)`` array in ``[0, 1]``; ``ValueError`` naming the first
+    bad value otherwise."""
+    sc = _as_numeric_array(scores, 'scores')
+    if sc.shape != shape:
+        raise ValueError(f'scores must have shape {shape}, got {sc.shape}')
+    if not np.isfinite(sc).all():
+        bad = np.argwhere(~np.isfinite(sc))[0]
+        raise ValueError(f'scores contain NaN or inf (first at sample {bad[0]}, joint '
+                         f'{bad[1]})')
+    outside = (sc < 0.0) | (sc > 1.0)
+    if outside.any():
+        i, j = np.argwhere(outside)[0]
+        raise ValueError(f'scores must lie in [0, 1]; sample {i}, joint {j} has '
+                         f'{sc[i, j]:g}')
+    return sc
+
+
+def _any_training(model: torch.nn.Module) -> bool:
+    """Whether ``model`` or any of its submodules is in training mode (flags only read)."""
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if module is None:  # an optional submodule set to None
+            continue
+        if module.training:
+            return True
+        stack.extend(module._modules.values())
+    return False
+
+
+def _first_buffer_device(model: torch.nn.Module) -> torch.device:
+    """``next(model.buffers()).device`` (CPU's default device without a buffer), stopping at the
+    first buffer instead of setting up ``named_modules``' generators."""
+    stack = [model]
+    while stack:  # pre-order, children in order: the order of nn.Module.buffers()
+        module = stack.pop()
+        if module is None:
+            continue
+        for buf in module._buffers.values():
+            if buf is not None:
+                return buf.device
+        stack.extend(reversed(module._modules.values()))
+    return torch.zeros(0).device
+
+
+def _eval_and_device(model: torch.nn.Module) -> torch.device:
+    """Put ``model`` in eval mode and return the device of its first buffer.
+
+    Same result as ``model.eval()`` then ``next(model.buffers()).device``. ``model.eval()``
+    sets the flag of every submodule through ``nn.Module.__setattr__``, which took longer than
+    the lifter's own forward pass for one pose, so it runs only when some submodule is still
+    in training mode. Nothing is cached on the model: a cache could not see a submodule
+    replaced, or the model moved, after the first call; reading the flags costs ~20 us.
+    """
+    if _any_training(model):
+        model.eval()
+    return _first_buffer_device(model)
+
+
+def _forward(model: torch.nn.Module, kpts: np.ndarray, scores: Optional[np.ndarray],
+             batch_size: int) -> np.ndarray:
+    """``model(..., mode='tensor')`` on ``(N, J, 2)`` float32 pixels (+ ``(N, J)`` scores),
+    ``batch_size`` samples per pass; returns ``(N, J, 3)`` float32.
+
+    ``kpts`` and ``scores`` are this call's own arrays (:func:`_as_numeric_array` copied them),
+    so the tensors share their memory; under ``inference_mode`` no autograd state is recorded.
+    """
+    device = _eval_and_device(model)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(kpts), batch_size):
+            stop = start + batch_size
+            batch = {'keypoints_2d': torch.from_numpy(kpts[start:stop]).to(device)}
+            if scores is not None:
+                batch['keypoint_scores'] = torch.from_numpy(scores[start:stop]).to(device)
+            out.append(model(batch, mode='tensor').float().cpu().numpy())
+    if not out:
+        return np.zeros((0, kpts.shape[1], 3), dtype=np.float32)
+    # One pass (the usual case) returns the output's own array; several are joined once.
+    return out[0] if len(out) == 1 else np.concatenate(out)
 
 
 def chirality_rate(poses_3d: np.ndarray) -> float:
