@@ -592,6 +592,22 @@ def _cached_ok(final: str, url: str, full: Optional[str], prefix: Optional[str])
                             f'({e.strerror})') from e
 
 
+def _remove_stale_parts(cache_dir: str, filename: str) -> None:
+    """Delete the ``.part`` files earlier downloads of ``filename`` left behind (killed runs).
+
+    Called with the file's lock held: only the lock holder writes a ``.part`` of this file, so
+    every one found is stale. Only regular files of this module's own naming
+    (``.<file>.<8 random chars>.part``, :func:`tempfile.mkstemp`) are deleted.
+    """
+    own = re.compile(re.escape(f'.{filename}.') + r'[a-z0-9_]{8}\.part')
+    for entry in os.scandir(cache_dir):
+        if own.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+
+
 def download_checkpoint(name_or_url: str, cache_dir: Optional[str] = None,
                         timeout: float = 60.0, deadline: Optional[float] = None,
                         max_bytes: Optional[int] = None) -> str:
@@ -695,6 +711,7 @@ def download_checkpoint(name_or_url: str, cache_dir: Optional[str] = None,
         # Another process may have finished this download while we waited for the lock.
         if _cached_ok(final, url, full_sha, prefix):
             return final
+        _remove_stale_parts(cache_dir, filename)
         try:
             fd, part = tempfile.mkstemp(prefix=f'.{filename}.', suffix='.part', dir=cache_dir)
         except OSError as e:

@@ -473,3 +473,21 @@ def test_file_url_of_a_fifo_is_refused_at_once(tmp_path):
 def test_file_url_of_another_host_is_refused(tmp_path):
     with pytest.raises(DownloadError, match='must name a local file'):
         download_checkpoint('file://example.org/x-0123abcd.pth', cache_dir=str(tmp_path))
+
+
+def test_parts_left_by_killed_downloads_are_removed_and_nothing_else(server, tmp_path):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    name = NAME
+    stale = cache / f'.{name}.abcd_123.part'
+    stale.write_bytes(b'half a download')
+    outside = tmp_path / 'outside'
+    outside.write_bytes(b'keep')
+    (cache / f'.{name}.zzzz_999.part').symlink_to(outside)
+    others = [cache / f'.{name}.notours', cache / f'.other.pth.abcd_123.part']
+    for path in others:
+        path.write_bytes(b'not ours')
+    download_checkpoint(_url(server, 'good'), cache_dir=str(cache))
+    assert not stale.exists() and outside.read_bytes() == b'keep'
+    assert (cache / f'.{name}.zzzz_999.part').is_symlink()
+    assert all(p.read_bytes() == b'not ours' for p in others)
