@@ -8,7 +8,8 @@ workers, collate), and times:
 - the loader: poses/s over ``--loader-batches`` batches after the first one (the first batch,
   which includes worker start-up and the epoch's shuffle, is reported separately);
 - the training step: ``Unsup3DLifter.train_step`` with the config's model and
-  ``OptimWrapperDict`` on batches from that loader (CUDA if available, else CPU).
+  ``OptimWrapperDict`` on batches from that loader (CUDA if available, else CPU; ``--amp-bf16``:
+  bf16 ``AmpOptimWrapper`` s, CUDA only).
 
 Exits with status 1 if the loader is not at least ``--min-ratio`` (5) times faster than the step.
 
@@ -20,14 +21,17 @@ import os.path as osp
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+for _path in (REPO, osp.dirname(osp.abspath(__file__))):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from _common import add_device_args, describe_machine, make_sync, resolve_device  # noqa: E402
 
 H36M_TRAIN_POSES = 1_559_752  # MMPose's fps50 h36m_train.npz
 
@@ -52,7 +56,7 @@ def tile_arrays(arrays: Dict[str, np.ndarray], size: int) -> Dict[str, np.ndarra
     return out
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args() -> Tuple[argparse.Namespace, torch.device]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=osp.join(REPO, 'configs', 'unsup3d_h36m.py'))
     parser.add_argument('--poses', type=int, default=H36M_TRAIN_POSES,
@@ -60,28 +64,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--loader-batches', type=int, default=2000)
     parser.add_argument('--steps', type=int, default=5, help='timed training steps')
     parser.add_argument('--warmup-steps', type=int, default=1)
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='override the config\'s train_dataloader.batch_size')
+    parser.add_argument('--width', type=int, default=None,
+                        help='width of the lifter and the discriminator(s) (quick runs)')
     parser.add_argument('--num-workers', type=int, default=None,
                         help='override the config\'s train_dataloader.num_workers')
     parser.add_argument('--min-ratio', type=float, default=5.0)
-    parser.add_argument('--device', default=None, help='default: cuda if available, else cpu')
-    return parser.parse_args()
+    add_device_args(parser)
+    args = parser.parse_args()
+    for name in ('poses', 'loader_batches', 'steps', 'warmup_steps'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    return args, resolve_device(parser, args.device, args.amp_bf16)
 
 
-def main() -> int:
-    args = parse_args()
-    from mmengine.config import Config
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
-
-    from mmpose.registry import DATASETS, MODELS
-    from mmunsup3d.utils import register_all_modules
-    register_all_modules()
-    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
-        f'CPU ({torch.get_num_threads()} threads)'
-    print(f'device: {device} [{name}]')
-
-    cfg = Config.fromfile(args.config)
+def build_dataset(cfg, poses: int):
+    """The config's train dataset on the fixture, its arrays tiled to ``poses`` rows."""
+    from mmpose.registry import DATASETS
     fixture = _load_fixture_tool()
     with tempfile.TemporaryDirectory() as tmp:
         root = osp.join(tmp, 'h36m')
@@ -91,28 +91,37 @@ def main() -> int:
         dataset = DATASETS.build(ds_cfg)
     tic = time.perf_counter()
     base = len(dataset)
-    dataset.arrays = tile_arrays(dataset.arrays, args.poses)
+    dataset.arrays = tile_arrays(dataset.arrays, poses)
     print(f'dataset: {type(dataset).__name__}, fixture {base} poses tiled to {len(dataset)} '
           f'in {time.perf_counter() - tic:.2f} s; arrays '
           f'{ {k: tuple(v.shape) for k, v in dataset.arrays.items()} }')
+    return dataset
 
+
+def build_loader(cfg, dataset, args):
+    """The train ``DataLoader`` exactly as the config builds it (with the overrides)."""
+    from mmengine.runner import Runner
     dl_cfg = cfg.train_dataloader.copy()
     dl_cfg.dataset = dataset
+    if args.batch_size is not None:
+        dl_cfg.batch_size = args.batch_size
     if args.num_workers is not None:
         dl_cfg.num_workers = args.num_workers
         dl_cfg.persistent_workers = args.num_workers > 0 and dl_cfg.get('persistent_workers')
     loader = Runner.build_dataloader(dl_cfg, seed=0)
-    batch_size = loader.batch_size
-    print(f'loader: batch {batch_size} per GPU, num_workers {dl_cfg.get("num_workers", 0)}, '
-          f'{len(loader)} batches per epoch')
+    print(f'loader: batch {loader.batch_size} per GPU, num_workers '
+          f'{dl_cfg.get("num_workers", 0)}, {len(loader)} batches per epoch')
+    return loader
 
-    # ------------------------------------------------------------------ loader
+
+def time_loader(loader, args) -> Tuple[float, List[Any]]:
+    """Poses/s of the loader after its first batch; returns it and the batches kept for the
+    training step."""
     num_batches = min(args.loader_batches, len(loader) - 1)  # within one epoch
     tic = time.perf_counter()
     it = iter(loader)
-    first = next(it)
+    batches: List[Any] = [next(it)]
     first_s = time.perf_counter() - tic
-    batches: List[Any] = [first]
     tic = time.perf_counter()
     for _ in range(num_batches):
         batch = next(it)
@@ -120,34 +129,66 @@ def main() -> int:
             batches.append(batch)
     loader_s = time.perf_counter() - tic
     del it
-    loader_rate = num_batches * batch_size / loader_s
+    rate = num_batches * loader.batch_size / loader_s
     print(f'loader: first batch {first_s * 1e3:.0f} ms (workers + shuffle of '
-          f'{len(dataset)}), then {num_batches} batches in {loader_s:.2f} s = '
-          f'{loader_rate:,.0f} poses/s')
+          f'{len(loader.dataset)}), then {num_batches} batches in {loader_s:.2f} s = '
+          f'{rate:,.0f} poses/s')
+    return rate, batches
 
-    # ------------------------------------------------------------------ training step
-    model = MODELS.build(cfg.model).to(device)
-    model.train()
+
+def time_steps(cfg, batches: List[Any], args, device: torch.device) -> float:
+    """Poses/s of ``Unsup3DLifter.train_step`` with the config's optimizer wrappers."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpose.registry import MODELS
+    model = MODELS.build(cfg.model).to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-
-    def sync() -> None:
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
+    sync = make_sync(device)
     for batch in batches[:args.warmup_steps]:
         model.train_step(batch, optim_wrapper)
     sync()
     timed = batches[args.warmup_steps:args.warmup_steps + args.steps]
+    if not timed:
+        raise ValueError(f'the loader served {len(batches)} batch(es): fewer than '
+                         f'--warmup-steps + 1; raise --poses or --loader-batches')
     tic = time.perf_counter()
     for batch in timed:
         model.train_step(batch, optim_wrapper)
     sync()
     step_s = time.perf_counter() - tic
-    step_rate = len(timed) * batch_size / step_s
+    batch_size = len(timed[0]['inputs']['keypoints_2d'])
+    rate = len(timed) * batch_size / step_s
     params = sum(p.numel() for p in model.parameters()) / 1e6
     print(f'train step: {len(timed)} steps of {batch_size} in {step_s:.2f} s = '
-          f'{step_rate:,.0f} poses/s ({params:.1f} M parameters, {device})')
+          f'{rate:,.0f} poses/s ({params:.1f} M parameters, {device})')
+    return rate
 
+
+def load_config(args):
+    """The config with ``--width`` and, for ``--amp-bf16``, bf16 ``AmpOptimWrapper`` s."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    for name in ('lifter', 'discriminator', 'temporal_discriminator'):
+        if args.width is not None and cfg.model.get(name):
+            cfg.model[name].width = args.width
+    if args.amp_bf16:
+        entries = cfg.optim_wrapper.items() if 'constructor' in cfg.optim_wrapper else \
+            [('', cfg.optim_wrapper)]
+        for key, entry in entries:
+            if key != 'constructor':  # bf16 has float32's range: no loss scaling
+                entry.update(type='AmpOptimWrapper', dtype='bfloat16',
+                             loss_scale=dict(enabled=False))
+    return cfg
+
+
+def main() -> int:
+    args, device = parse_args()
+    from mmunsup3d.utils import register_all_modules
+    register_all_modules()
+    print(describe_machine(device, args.amp_bf16))
+    cfg = load_config(args)
+    loader = build_loader(cfg, build_dataset(cfg, args.poses), args)
+    loader_rate, batches = time_loader(loader, args)
+    step_rate = time_steps(cfg, batches, args, device)
     ratio = loader_rate / step_rate
     ok = ratio >= args.min_ratio
     print(f'ratio loader/step: {ratio:.1f}x (need >= {args.min_ratio:g}x): '

@@ -1,43 +1,52 @@
 """How much does MMEngine's Runner cost per training step, next to a bare PyTorch loop?
 
-Measures, in one process and on the same data, the samples/s of two ways to run the
-unsupervised lifter's GAN step (Chen et al., CVPR 2019) with the paper's architecture (the
-base model config ``configs/_base_/models/unsup3d_reslifter_2ddisc.py``: residual lifter
-1024 wide x 4 blocks, 2D discriminator 1024 x 3 blocks, Adam for each):
+Measures, in one process and on the same data, the samples/s of two ways to run the training
+step of a config's ``Unsup3DLifter`` (default: the recommended model's config, every component
+it trains with: chirality prior, 2D and temporal discriminators, least-squares GAN, R1, flips,
+Adam betas (0.5, 0.9)):
 
-- **runner**: an MMEngine ``Runner`` built from the project's runtime, the base model config
-  and the embedded mocap data (``configs/_base_/datasets/pybullet_mocap.py``), with an
-  ``IterBasedTrainLoop`` of ``--warmup + --iters`` iterations, batch ``--batch-size``,
-  ``num_workers=0``, MMEngine's ``InfiniteSampler``, no validation, no checkpoints, logging
-  only after the run. A hook of the lowest priority takes a timestamp at ``after_train_iter``
-  of the last warm-up iteration and of the last iteration, so the timed span is exactly
-  ``--iters`` whole loop iterations: data loading, every hook, ``Unsup3DLifter.train_step``;
-- **bare**: the same step written directly with torch ops (normalise, flip, lift, random
-  rotation, project, lift, rotate back, 2D/3D consistency, BCE adversarial term against the
-  frozen discriminator; then the discriminator's BCE step with the model's R1 penalty), on
-  freshly built ``ResidualLifter`` / ``PoseDiscriminator2D`` modules with ``torch.optim.Adam``
-  of the config's settings, drawing shuffled batches from the training 2D poses pre-loaded on
-  the device. Its settings (camera ranges, loss weights, flip probability...) are read from
-  the model's parts; parts it does not implement (temporal discriminator, adapter...) are
-  refused.
+- **runner**: an MMEngine ``Runner`` built from the config (its dataset, collate, data
+  preprocessor, optimizer wrappers and default hooks) with an ``IterBasedTrainLoop`` of
+  ``--warmup + --iters`` iterations, batch ``--batch-size``, ``num_workers=0``, MMEngine's
+  ``InfiniteSampler``, no validation, no checkpoints, logging only after the run. A hook of the
+  lowest priority takes timestamps at ``before_train_iter`` (the batch has been loaded) and
+  ``after_train_iter`` (every other hook has run), so each timed iteration is counted whole,
+  and the data path (``DataLoader`` + ``data_preprocessor``) is timed on its own;
+- **bare**: the same step written in this file with plain PyTorch around the *same registered
+  components*: every part of the model (lifter, discriminators, elevation predictor, adapter,
+  camera sampler, cycle losses, GAN losses, discriminator regularisers, flip, keypoint noise,
+  supervised loss) is built with MMPose's registries from the config, so a new loss, sampler or
+  GAN objective is measured without a change here; raw ``torch.optim`` optimizers (built as the
+  config's optimizer constructor groups the parameters); ``backward`` / ``step`` /
+  ``zero_grad`` by hand; batches indexed from the whole training set held on the device.
 
-Before timing, narrow copies of both are run from the same weights and seed to check that
-the bare step still computes ``Unsup3DLifter.train_step``'s losses (``--skip-check`` skips it).
+Before timing, narrow copies of both are run from the same weights and seed for a few steps:
+every logged loss term of the bare step must equal ``Unsup3DLifter.train_step``'s (relative
+``--check-rtol``; the largest difference is printed), so the bare step cannot drift from the
+model unnoticed (``--skip-check`` skips it). A model argument the bare step does not know is
+refused by name.
 
-The two alternate (bare, runner, bare, runner, ...) ``--repeats`` times, so that load from
-other processes on a shared machine hits both alike; each repeat builds fresh models. The
-result is the total samples over the total time of each, and the ratio runner/bare. Exits
-with status 1 if that ratio is below ``--min-ratio``.
+``--arch paper`` (default) measures the paper's networks at any config: lifter 1024 wide x 4
+residual blocks, every discriminator 1024 x 3 blocks (``configs/_base_/models/`` and the
+Human3.6M temporal config); ``--arch config`` keeps the config's; ``--width`` sets every
+network's width (quick runs). The two loops alternate (bare, runner, ...) ``--repeats`` times,
+so that load from other processes hits both; each repeat builds fresh models. The ratio
+runner/bare is taken from the median iteration time of each (robust to another process taking
+a core for a while); totals are printed beside it. Exits with status 1 if that ratio is below
+``--min-ratio``. Also prints the time of a Human3.6M-sized epoch (1,559,752 poses)
+extrapolated from the Runner's samples/s.
 
-    python benchmarks/train_step_throughput.py [--iters 20 --warmup 3 --repeats 2]
+    python benchmarks/train_step_throughput.py [--config CONFIG] [--device cuda [--amp-bf16]]
 """
 import argparse
 import copy
 import gc
+import inspect
 import math
 import os
 import os.path as osp
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -45,18 +54,31 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+for _path in (REPO, osp.dirname(osp.abspath(__file__))):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-# The Runner's configuration: the project's runtime, the embedded mocap data and the paper's
-# model, combined as a config of their own would inherit them.
-BASE_CONFIGS = [
-    osp.join(REPO, 'configs', '_base_', 'default_runtime.py'),
-    osp.join(REPO, 'configs', '_base_', 'datasets', 'pybullet_mocap.py'),
-    osp.join(REPO, 'configs', '_base_', 'models', 'unsup3d_reslifter_2ddisc.py'),
-]
-# normalize_2d's default RMS size (in units of 1/c) for scale_mode='rms'.
-RMS_RATIO = 0.65
+DEFAULT_CONFIG = osp.join(
+    REPO, 'configs', 'unsup3d',
+    'unsup3d_reslifter-2ddisc-tdisc-lsgan-betas05_1xb256-200e_pybullet-mocap.py')
+H36M_TRAIN_POSES = 1_559_752  # MMPose's fps50 h36m_train.npz
+# The paper's networks (configs/_base_/models/unsup3d_reslifter_2ddisc.py; the temporal
+# discriminator as in unsup3d_reslifter-2ddisc-tdisc_8xb64-200e_h36m.py).
+PAPER_ARCH = dict(lifter=dict(width=1024, num_blocks=4),
+                  discriminator=dict(width=1024, num_blocks=3),
+                  temporal_discriminator=dict(width=1024, num_blocks=3))
+NETWORKS = ('lifter', 'discriminator', 'temporal_discriminator', 'elevation_net', 'adapter')
+# Unsup3DLifter's arguments, by how the bare step builds them; any other one is refused.
+MODEL_PARTS = {
+    'MODELS': ('lifter', 'discriminator', 'temporal_discriminator', 'elevation_net', 'adapter',
+               'gan_loss', 'temporal_gan_loss', 'adapter_gan_loss', 'adapter_reg_loss',
+               'sup_loss'),
+    'MODELS_LIST': ('cycle_losses', 'disc_auxiliary_losses'),
+    'TASK_UTILS': ('camera_sampler', 'flip', 'keypoint_noise'),
+    'VALUES': ('num_keypoints', 'root_idx', 'head_idx', 'depth_offset', 'min_depth',
+               'scale_mode', 'adapter_score_thr'),
+    'IGNORED': ('test_cfg', 'data_preprocessor', 'init_cfg'),  # not used by a training step
+}
 
 
 def clock() -> Tuple[float, float]:
@@ -69,495 +91,717 @@ def clock() -> Tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def elapsed(start: Tuple[float, float], stop: Tuple[float, float]) -> Tuple[float, float]:
-    """``(wall, CPU)`` seconds between two :func:`clock` readings."""
-    return stop[0] - start[0], stop[1] - start[1]
-
-
 def parse_args() -> argparse.Namespace:
+    from _common import add_device_args
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help='an Unsup3DLifter training config (default: the recommended one)')
+    parser.add_argument('--arch', choices=('paper', 'config'), default='paper')
+    parser.add_argument('--width', type=int, default=None, help='width of every network')
     parser.add_argument('--iters', type=int, default=None,
-                        help='timed iterations per run (default: 200 on CUDA, 20 on CPU)')
+                        help='timed iterations per run (default: 200 on CUDA, 10 on CPU)')
     parser.add_argument('--warmup', type=int, default=3,
-                        help='untimed iterations before them (>= 1: the first iteration '
-                        'allocates the optimiser states)')
+                        help='untimed iterations first (>= 1: the first one allocates the '
+                        'optimizer states)')
     parser.add_argument('--batch-size', type=int, default=1024)
-    parser.add_argument('--repeats', type=int, default=2,
-                        help='bare/runner pairs, measured alternately')
-    parser.add_argument('--device', default=None,
-                        help='cpu, cuda or cuda:N (default: cuda if available, else cpu)')
-    parser.add_argument('--amp-bf16', action='store_true',
-                        help='bf16 autocast for both (CUDA only)')
-    parser.add_argument('--min-ratio', type=float, default=0.9,
+    parser.add_argument('--repeats', type=int, default=2, help='bare/runner pairs')
+    parser.add_argument('--min-ratio', type=float, default=1.0,
                         help='exit status 1 if runner/bare samples/s is below it')
+    parser.add_argument('--max-data-fraction', type=float, default=0.05,
+                        help='exit status 1 if the Runner\'s data path (DataLoader + '
+                        'data_preprocessor) takes more of its step')
     parser.add_argument('--skip-check', action='store_true',
-                        help='do not first check that the bare step computes the same losses '
-                        'as Unsup3DLifter.train_step')
+                        help='do not check first that the bare step gives the model\'s losses')
+    parser.add_argument('--check-rtol', type=float, default=1e-5)
+    add_device_args(parser)
     args = parser.parse_args()
-    for name in ('iters', 'warmup', 'repeats'):
+    for name in ('iters', 'warmup', 'repeats', 'width'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.batch_size < 2:  # BatchNorm in training mode needs two samples
         parser.error(f'--batch-size must be >= 2, got {args.batch_size}')
-    if args.device is not None and args.device.split(':')[0] not in ('cpu', 'cuda'):
-        # The Runner puts the model on MMEngine's get_device() (CUDA if present, else CPU);
-        # other device types could not be matched by both loops.
-        parser.error(f'--device must be cpu, cuda or cuda:N, got {args.device!r}')
+    args.parser = parser
     return args
 
 
-def compose_config(tmp_dir: str):
-    """The Runner's base config: a file inheriting :data:`BASE_CONFIGS`, written to ``tmp_dir``."""
-    from mmengine.config import Config
-    path = osp.join(tmp_dir, 'train_step_throughput_config.py')
-    with open(path, 'w') as f:
-        f.write(f'_base_ = {BASE_CONFIGS!r}\n')
-    return Config.fromfile(path)
+def sized_model_cfg(model_cfg: Dict[str, Any], arch: str,
+                    width: Optional[int]) -> Dict[str, Any]:
+    """``model_cfg`` with the networks of ``--arch`` / ``--width`` (a deep copy)."""
+    cfg = copy.deepcopy(model_cfg)
+    for name in NETWORKS:
+        if not cfg.get(name):
+            continue
+        if arch == 'paper' and name in PAPER_ARCH:
+            cfg[name].update(PAPER_ARCH[name])
+        if width is not None and 'width' in inspect.signature(
+                _registry('MODELS').get(cfg[name]['type'])).parameters:
+            cfg[name]['width'] = width
+    return cfg
 
 
-def bare_settings(model_cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """What the bare step needs to know of the model, read from a narrow ``Unsup3DLifter``.
-
-    Reading the built parts (camera sampler, cycle losses, GAN loss, discriminator
-    regularisers, flip) rather than the config gives their defaults for free. Parts the bare
-    step does not reproduce are refused.
-
-    Args:
-        model_cfg: the ``model`` entry of the config.
-
-    Returns:
-        dict of ``root``, ``head``, ``c``, ``min_depth``, ``scale_mode``, ``bounds_deg``
-        (azimuth, elevation, roll), ``w2d``, ``w3d``, ``wadv``, ``r1``, ``flip_prob`` and
-        ``flip_index``.
-
-    Raises:
-        ValueError: naming the parts of the model the bare step does not implement.
-    """
-    from mmpose.registry import MODELS
-    small = copy.deepcopy(model_cfg)
-    for key in ('lifter', 'discriminator'):
-        if small.get(key):
-            small[key]['width'] = 8
-    model = MODELS.build(small)
-    unsupported = [name for name in ('temporal_discriminator', 'elevation_net', 'adapter',
-                                     'keypoint_noise', 'sup_loss')
-                   if getattr(model, name, None) is not None]
-    if getattr(model, 'use_scores', False):
-        unsupported.append('a confidence-aware lifter (in_channels=3)')
-    if model.discriminator is None or getattr(model, 'gan_loss', None) is None:
-        unsupported.append('no discriminator or no gan_loss')
-    elif type(model.gan_loss).__name__ != 'GANLoss' or model.gan_loss.gan_type != 'vanilla':
-        unsupported.append(f'gan_loss {model.gan_loss!r} (only a vanilla GANLoss)')
-    sampler = model.camera_sampler
-    if type(sampler).__name__ != 'RandomOrbitCameraSampler':
-        unsupported.append(f'camera_sampler {type(sampler).__name__}')
-    weights = {'ReprojectionConsistencyLoss': 0.0, 'RotationConsistencyLoss': 0.0}
-    for loss in model.cycle_losses:
-        if type(loss).__name__ not in weights:
-            unsupported.append(f'cycle loss {type(loss).__name__}')
-        else:
-            weights[type(loss).__name__] += loss.loss_weight
-    r1 = 0.0
-    for aux in model.disc_auxiliary_losses:
-        if type(aux).__name__ != 'R1GradientPenalty':
-            unsupported.append(f'discriminator loss {type(aux).__name__}')
-        else:
-            r1 += aux.loss_weight
-    flip = model.flip
-    if flip is not None and type(flip).__name__ != 'RandomFlip2D':
-        unsupported.append(f'flip {type(flip).__name__}')
-    if unsupported:
-        raise ValueError(f'The bare loop of this benchmark does not implement: {unsupported} '
-                         f'(model of {BASE_CONFIGS[-1]}); update make_bare_step')
-    max_roll = sampler.max_roll_deg
-    return dict(
-        root=model.root_idx, head=model.head_idx, c=model.depth_offset,
-        min_depth=model.min_depth, scale_mode=model.scale_mode,
-        bounds_deg=(sampler.max_azimuth_deg, sampler.max_elevation_deg,
-                    sampler.max_elevation_deg / 2.0 if max_roll is None else max_roll),
-        w2d=weights['ReprojectionConsistencyLoss'], w3d=weights['RotationConsistencyLoss'],
-        wadv=model.gan_loss.loss_weight, r1=r1,
-        flip_prob=0.0 if flip is None else flip.flip_prob,
-        flip_index=None if flip is None else flip.flip_index.clone())
-
-
-def adam_kwargs(optim_cfg: Dict[str, Any], key: str) -> Dict[str, Any]:
-    """``torch.optim.Adam`` arguments of ``optim_wrapper.<key>.optimizer``."""
-    opt = dict(optim_cfg[key]['optimizer'])
-    if opt.pop('type') != 'Adam':
-        raise ValueError(f'optim_wrapper.{key}.optimizer must be Adam for the bare loop, got '
-                         f'{optim_cfg[key]["optimizer"]["type"]!r}')
-    return opt
+def _registry(name: str):
+    from mmpose import registry
+    return getattr(registry, name)
 
 
 # ---------------------------------------------------------------------------- bare PyTorch
-def make_bare_step(model_cfg: Dict[str, Any], optim_cfg: Dict[str, Any],
-                   settings: Dict[str, Any], device, amp_bf16: bool
-                   ) -> Tuple[Callable, List[Any]]:
-    """Build fresh modules and Adam optimisers and the function doing one GAN step.
+def model_arguments(model_cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Every ``Unsup3DLifter`` argument: the config's, else the constructor's default.
+
+    Raises:
+        ValueError: the model is no ``Unsup3DLifter``, or has an argument the bare step does not
+            know (it would not be measured).
+    """
+    from mmunsup3d.models import Unsup3DLifter
+    cls = _registry('MODELS').get(model_cfg['type'])
+    if cls is None or not issubclass(cls, Unsup3DLifter):
+        raise ValueError(f'model type {model_cfg["type"]!r} is not an Unsup3DLifter: this '
+                         'benchmark measures its training step')
+    params = inspect.signature(Unsup3DLifter.__init__).parameters
+    args = {k: p.default for k, p in params.items()
+            if k != 'self' and p.kind is p.POSITIONAL_OR_KEYWORD}
+    args.update({k: v for k, v in model_cfg.items() if k != 'type'})
+    known = {name for names in MODEL_PARTS.values() for name in names}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise ValueError(f'The bare step of this benchmark does not know the model argument(s) '
+                         f'{unknown}; add them to MODEL_PARTS and BareStep')
+    return args
+
+
+def build_parts(model_cfg: Dict[str, Any]):
+    """The model's parts, built from the config with the registries, as an ``nn.Module``
+    with the model's attribute names (so state dicts and optimizer groups match)."""
+    from torch import nn
+    args = model_arguments(model_cfg)
+    models, task_utils = _registry('MODELS'), _registry('TASK_UTILS')
+    parts = nn.Module()
+    for name in MODEL_PARTS['MODELS']:
+        setattr(parts, name, models.build(copy.deepcopy(args[name])) if args[name] else None)
+    for name in MODEL_PARTS['MODELS_LIST']:
+        setattr(parts, name, nn.ModuleList(models.build(copy.deepcopy(c)) for c in args[name]))
+    for name in MODEL_PARTS['TASK_UTILS']:
+        setattr(parts, name,
+                task_utils.build(copy.deepcopy(args[name])) if args[name] else None)
+    for name in MODEL_PARTS['VALUES']:
+        setattr(parts, name, args[name])
+    return parts
+
+
+def bare_optimizers(parts, optim_cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """``{name: torch optimizer}``: the optimizers the config's constructor would wrap."""
+    from mmengine.optim import OptimWrapperDict, build_optim_wrapper
+    wrappers = build_optim_wrapper(parts, copy.deepcopy(optim_cfg))
+    if not isinstance(wrappers, OptimWrapperDict):
+        wrappers = {'lifter': wrappers}
+    return {name: wrapper.optimizer for name, wrapper in wrappers.items()}
+
+
+class BareStep:
+    """One training step of ``Unsup3DLifter`` in plain PyTorch, on its registered parts.
+
+    Mirrors the model's order of computation and of random draws (flips, noise, dropout,
+    cameras), so that from the same weights and seed it gives the same losses.
 
     Args:
-        model_cfg: the ``model`` entry of the config (an ``Unsup3DLifter``).
-        optim_cfg: the ``optim_wrapper`` entry (one Adam per network).
-        settings: :func:`bare_settings` of the model.
-        device: torch device.
-        amp_bf16: run the forward passes under CUDA bf16 autocast.
-
-    Returns:
-        ``(step, modules)``: ``step(keypoints_2d)`` trains on a ``(B, J, 2)`` pixel batch and
-        returns the (detached, scalar) generator and discriminator losses; ``modules`` are the
-        lifter and the discriminator.
+        parts: see :func:`build_parts`.
+        optimizers: see :func:`bare_optimizers`.
+        amp: a factory of autocast contexts (see ``_common.autocast``).
     """
-    import torch
-    import torch.nn.functional as F
 
-    from mmpose.registry import MODELS
+    def __init__(self, parts, optimizers: Dict[str, Any], amp: Callable) -> None:
+        self.p, self.optimizers, self.amp = parts, optimizers, amp
+        self.use_scores = getattr(parts.lifter, 'in_channels', 2) == 3
 
-    # The project's classes (ResidualLifter, PoseDiscriminator2D), built from the config.
-    lifter = MODELS.build(copy.deepcopy(model_cfg['lifter'])).to(device).train()
-    disc = MODELS.build(copy.deepcopy(model_cfg['discriminator'])).to(device).train()
-    g_opt = torch.optim.Adam(lifter.parameters(), **adam_kwargs(optim_cfg, 'lifter'))
-    d_opt = torch.optim.Adam(disc.parameters(), **adam_kwargs(optim_cfg, 'discriminator'))
+    # ---- geometry (mmunsup3d.structures.geometry, as BaseDepthLifter uses it)
+    def _normalize(self, keypoints):
+        from mmunsup3d.structures.geometry import normalize_2d
+        p = self.p
+        return normalize_2d(keypoints, p.root_idx, p.head_idx, p.depth_offset, mode=p.scale_mode)
 
-    root, head, c, min_depth = (settings[k] for k in ('root', 'head', 'c', 'min_depth'))
-    scale_mode, flip_prob, r1_weight = (settings[k] for k in ('scale_mode', 'flip_prob', 'r1'))
-    w2d, w3d, wadv = settings['w2d'], settings['w3d'], settings['wadv']
-    bounds = torch.tensor(settings['bounds_deg'], device=device) * (math.pi / 180.0)
-    flip_index = None if settings['flip_index'] is None else settings['flip_index'].to(device)
+    def lift(self, x, scores=None):
+        import torch
+        from mmunsup3d.structures.geometry import lift_to_3d
+        inp = x
+        if self.use_scores:
+            scores = x.new_ones(x.shape[:-1]) if scores is None else scores.to(x.dtype)
+            inp = torch.cat([x, scores.unsqueeze(-1)], -1)
+        return lift_to_3d(x, self.p.lifter(inp), self.p.depth_offset, self.p.min_depth)
 
-    def autocast():
-        return torch.autocast('cuda', dtype=torch.bfloat16, enabled=amp_bf16)
+    def real_poses(self, keypoints, scores=None, flip_mask=None):
+        """Pixels -> normalised, flipped and corrupted 2D: ``(x, scores, flip mask)``."""
+        import torch
+        p = self.p
+        x = self._normalize(keypoints)[0]
+        mask = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        if p.flip is not None:
+            x, mask = p.flip(x, flip_mask)
+        if scores is not None and p.flip is not None:
+            scores = p.flip.flip_scores(scores.to(x.dtype), mask)
+        scores = x.new_ones(x.shape[:-1]) if scores is None else scores.to(x.dtype)
+        if p.keypoint_noise is not None:
+            x, scores = p.keypoint_noise(x, scores)
+            x = self._normalize(x)[0]
+        return x, scores, mask
 
-    def normalise(kpts):  # (B, J, 2) -> root at 0, size 1/c; and the (B,) scale factor
-        centred = kpts - kpts[:, root:root + 1]
-        if scale_mode == 'head':
-            size, target = centred[:, head].norm(dim=-1), 1.0 / c
+    def cameras(self, x):
+        """``(rotations, elevation prediction or None)``."""
+        net = self.p.elevation_net
+        if net is None:
+            return self.p.camera_sampler(x), None
+        pred = net(x)
+        return self.p.camera_sampler(x, pred.detach(), (net.low, net.high)), pred
+
+    def cycle(self, x, scores):
+        """lift -> random camera -> project -> lift -> rotate back -> project."""
+        from mmunsup3d.structures.geometry import project, root_center, rotate
+        p = self.p
+        x3d = self.lift(x, scores)
+        root = x3d[:, p.root_idx:p.root_idx + 1]
+        pose = x3d - root
+        rot, elevation = self.cameras(x)
+        pose_rot = rotate(pose, rot)
+        fake, scale = self._normalize(project(pose_rot + root, p.min_depth))
+        pose2 = root_center(self.lift(fake, scores), p.root_idx) / scale[:, None, None]
+        reproj = project(rotate(pose2, rot.transpose(-1, -2)) + root, p.min_depth)
+        out = dict(input_2d=x, pose_3d=pose, rot=rot, pose_3d_rotated=pose_rot, fake_2d=fake,
+                   pose_3d_second=pose2, reprojection=reproj)
+        if elevation is not None:
+            out['elevation_pred'] = elevation
+        return out
+
+    @staticmethod
+    def frozen_logits(disc, poses):
+        """Discriminator logits with its weights frozen (gradients reach ``poses`` only)."""
+        req = [q.requires_grad for q in disc.parameters()]
+        disc.requires_grad_(False)
+        try:
+            return disc(poses)
+        finally:
+            for q, r in zip(disc.parameters(), req):
+                q.requires_grad_(r)
+
+    def adapted_extra(self, inputs: dict, losses: dict):
+        """The adapter's poses (its losses into ``losses``), or ``None``."""
+        from mmunsup3d.structures.geometry import normalize_2d_masked
+        p = self.p
+        if p.adapter is None or 'extra_keypoints_2d' not in inputs:
+            return None
+        kpts, scores = inputs['extra_keypoints_2d'], inputs.get('extra_keypoint_scores')
+        scores = kpts.new_ones(kpts.shape[:-1]) if scores is None else scores
+        valid = scores >= p.adapter_score_thr
+        src, _ = normalize_2d_masked(kpts, valid, c=p.depth_offset)
+        adapted, residual = p.adapter(src, scores * valid, return_residual=True)
+        adapted = self._normalize(adapted)[0]
+        if p.adapter_gan_loss is not None:
+            losses[p.adapter_gan_loss.loss_name] = p.adapter_gan_loss(
+                self.frozen_logits(p.discriminator, adapted))
+        if p.adapter_reg_loss is not None:
+            losses[p.adapter_reg_loss.loss_name] = p.adapter_reg_loss(residual * p.depth_offset)
+        return adapted
+
+    def temporal_pairs(self, inputs: dict, out: dict, x, flip):
+        """Real and fake pairs of consecutive frames ``(P, 2, J, 2)``."""
+        import torch
+        from mmunsup3d.structures.geometry import project, rotate
+        p, batch = self.p, x.shape[0]
+        x_next, scores_next, _ = self.real_poses(inputs['keypoints_2d_next'],
+                                                 inputs.get('keypoint_scores_next'), flip)
+        x3d_next = self.lift(x_next, scores_next)
+        root_next = x3d_next[:, p.root_idx:p.root_idx + 1]
+        fake_next, _ = self._normalize(project(
+            rotate(x3d_next - root_next, out['rot'][:batch]) + root_next, p.min_depth))
+        has_next = inputs['has_next'].bool()
+        fake = torch.stack([out['fake_2d'][:batch], fake_next], 1)[has_next]
+        return torch.stack([x, x_next], 1)[has_next], fake
+
+    def supervised(self, inputs: dict, out: Optional[dict], batch: int):
+        """``sup_loss`` on the clean lift of the rows with 3D."""
+        import torch
+        from mmunsup3d.structures.geometry import root_center
+        p = self.p
+        has_3d = inputs.get('has_3d')
+        has_3d = torch.ones(batch, dtype=torch.bool, device=inputs['keypoints_2d'].device) \
+            if has_3d is None else has_3d.bool()
+        target = root_center(inputs['keypoints_3d'], p.root_idx)
+        if out is not None and (p.flip is None or p.flip.flip_prob <= 0) and \
+                p.keypoint_noise is None:
+            pose = out['pose_3d'][:batch]
         else:
-            size, target = centred.pow(2).sum(-1).mean(-1).sqrt(), RMS_RATIO / c
-        scale = target / size.clamp_min(1e-8)
-        return centred * scale[:, None, None], scale
+            pose = root_center(self.lift(self._normalize(inputs['keypoints_2d'])[0],
+                                         inputs.get('keypoint_scores')), p.root_idx)
+        return p.sup_loss(pose, target, has_3d)
 
-    def lift(x):  # (B, J, 2) normalised -> (B, J, 3): (x z, y z, z), z = max(min_depth, d + c)
-        z = (lifter(x) + c).clamp_min(min_depth).unsqueeze(-1)
-        return torch.cat([x * z, z], -1)
+    def cycle_terms(self, x, scores, adapted, losses: dict) -> Optional[dict]:
+        """The cycle (with the adapted poses joined, detached) and its losses into ``losses``."""
+        import torch
+        p = self.p
+        if not (len(p.cycle_losses) or p.discriminator is not None or
+                p.temporal_discriminator is not None):
+            return None
+        if adapted is not None:
+            extra = adapted.detach() if p.flip is None else p.flip(adapted.detach())[0]
+            x = torch.cat([x, extra], 0)
+            scores = torch.cat([scores, scores.new_ones(extra.shape[:-1])], 0)
+        out = self.cycle(x, scores)
+        losses.update((loss.loss_name, loss(out)) for loss in p.cycle_losses)
+        return out
 
-    def project(points):
-        return points[..., :2] / points[..., 2:].clamp_min(min_depth)
+    def generator_losses(self, inputs: dict) -> Tuple[Dict[str, Any], Dict[str, tuple]]:
+        """The generator's losses and the (real, fake) batches of each discriminator."""
+        import torch
+        p = self.p
+        x, scores, flip = self.real_poses(inputs['keypoints_2d'], inputs.get('keypoint_scores'))
+        losses: Dict[str, Any] = {}
+        adapted = self.adapted_extra(inputs, losses)
+        out, disc = self.cycle_terms(x, scores, adapted, losses), {}
+        if p.discriminator is not None and p.gan_loss is not None:
+            losses[p.gan_loss.loss_name] = p.gan_loss(
+                self.frozen_logits(p.discriminator, out['fake_2d']))
+            fakes = [out['fake_2d'].detach()] + ([adapted.detach()] if adapted is not None
+                                                 else [])
+            disc['discriminator'] = (x.detach(), torch.cat(fakes, 0))
+        if p.temporal_discriminator is not None and p.temporal_gan_loss is not None:
+            real_pairs, fake_pairs = self.temporal_pairs(inputs, out, x, flip)
+            losses[p.temporal_gan_loss.loss_name] = p.temporal_gan_loss(
+                self.frozen_logits(p.temporal_discriminator, fake_pairs))
+            if len(real_pairs):
+                disc['temporal_discriminator'] = (real_pairs.detach(), fake_pairs.detach())
+        if p.sup_loss is not None and 'keypoints_3d' in inputs:
+            losses[p.sup_loss.loss_name] = self.supervised(inputs, out, x.shape[0])
+        if out is not None and 'elevation_pred' in out:  # logged, not a loss
+            losses['elevation_deg'] = out['elevation_pred'].detach().mean() * (180.0 / math.pi)
+        return losses, disc
 
-    def rotations(batch, dtype):  # R = R_roll(z) R_elev(x) R_azim(y), uniform angles
-        az, el, ro = ((torch.rand(batch, 3, device=device, dtype=dtype) * 2 - 1) *
-                      bounds.to(dtype)).unbind(-1)
-        zero, one = torch.zeros_like(az), torch.ones_like(az)
-        ca, sa, ce, se, cr, sr = az.cos(), az.sin(), el.cos(), el.sin(), ro.cos(), ro.sin()
-        r_az = torch.stack([ca, zero, sa, zero, one, zero, -sa, zero, ca], -1).view(-1, 3, 3)
-        r_el = torch.stack([one, zero, zero, zero, ce, -se, zero, se, ce], -1).view(-1, 3, 3)
-        r_ro = torch.stack([cr, -sr, zero, sr, cr, zero, zero, zero, one], -1).view(-1, 3, 3)
-        return r_ro @ r_el @ r_az
+    def discriminator_losses(self, name: str, real, fake) -> Dict[str, Any]:
+        """Discriminator ``name``'s GAN loss on real + fake, plus the regularisers."""
+        import torch
+        p = self.p
+        gan = p.gan_loss if name == 'discriminator' else p.temporal_gan_loss
+        prefix = {'discriminator': 'loss_disc', 'temporal_discriminator': 'loss_tdisc'}[name]
+        if any(getattr(aux, 'requires_real_grad', False) for aux in p.disc_auxiliary_losses):
+            real = real.detach().requires_grad_(True)
+        logits = getattr(p, name)(torch.cat([real, fake], 0))
+        real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
+        losses = {prefix: gan.discriminator_loss(real_logits, fake_logits)}
+        for aux in p.disc_auxiliary_losses:
+            losses[f'{prefix}_{aux.loss_name}'] = aux(real, real_logits)
+        return losses
 
-    def step(keypoints_2d):
-        # ---- generator (lifter): the cycle and the adversarial term
-        with autocast():
-            x, _ = normalise(keypoints_2d)
-            if flip_prob > 0:
-                flip = torch.rand(x.shape[0], device=device) < flip_prob
-                mirrored = x[:, flip_index].clone()
-                mirrored[..., 0] = -mirrored[..., 0]
-                x = torch.where(flip[:, None, None], mirrored, x)
-            x3d = lift(x)
-            root_pt = x3d[:, root:root + 1]
-            pose = x3d - root_pt
-            rot = rotations(x.shape[0], x.dtype)
-            pose_rot = pose @ rot.transpose(-1, -2)
-            fake, scale = normalise(project(pose_rot + root_pt))
-            x3d2 = lift(fake)
-            pose2 = (x3d2 - x3d2[:, root:root + 1]) / scale[:, None, None]
-            loss_3d = (pose2 - pose_rot).norm(dim=-1).mean()
-            loss_2d = (project(pose2 @ rot + root_pt) - x).norm(dim=-1).mean()
-            # The discriminator scores the fakes frozen: no gradient of its weights here.
-            disc.requires_grad_(False)
-            logits = disc(fake)
-            disc.requires_grad_(True)
-            loss_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        g_loss = w2d * loss_2d + w3d * loss_3d + wadv * loss_adv
-        g_loss.backward()
-        g_opt.step()
-        g_opt.zero_grad()
-        # ---- discriminator: real vs. (detached) fake in one batch, R1 penalty on the reals
-        with autocast():
-            real = x.detach()
-            if r1_weight > 0:
-                real.requires_grad_(True)
-            logits = disc(torch.cat([real, fake.detach()], 0))
-            real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
-            d_loss = 0.5 * (
-                F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) +
-                F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-            if r1_weight > 0:
-                grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-                d_loss = d_loss + 0.5 * r1_weight * grad.flatten(1).pow(2).sum(1).mean()
-        d_loss.backward()
-        d_opt.step()
-        d_opt.zero_grad()
-        return g_loss.detach(), d_loss.detach()
+    def update(self, name: str, losses: Dict[str, Any]) -> Dict[str, Any]:
+        """Sum the terms named ``loss*`` (as MMEngine's ``parse_losses``), step ``name``'s
+        optimizer; returns the detached terms."""
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        loss.backward()
+        self.optimizers[name].step()
+        self.optimizers[name].zero_grad()
+        return {k: v.detach() for k, v in losses.items()}
 
-    return step, [lifter, disc]
+    def __call__(self, inputs: dict) -> Dict[str, Any]:
+        """Generator update, then each discriminator's; returns every logged term."""
+        with self.amp():
+            losses, disc_batches = self.generator_losses(inputs)
+        log = self.update('lifter', losses)
+        for name, (real, fake) in disc_batches.items():
+            with self.amp():
+                d_losses = self.discriminator_losses(name, real, fake)
+            log.update(self.update(name, d_losses))
+        return log
 
 
-def run_bare(model_cfg, optim_cfg, settings, poses, args, device, sync: Callable[[], None]
-             ) -> Tuple[int, Tuple[float, float], int]:
+def training_inputs(dataset, device) -> Dict[str, Any]:
+    """The whole training set as one batch of the dataset's own ``__getitems__``, on ``device``
+    (every field the model reads: next frames, scores, 3D, extra 2D...)."""
+    import numpy as np
+    batch = dataset.__getitems__(np.arange(len(dataset)))
+    return {k: v.to(device) for k, v in batch['inputs'].items()}
+
+
+def run_bare(model_cfg, optim_cfg, inputs, args, device, sync, amp) -> Dict[str, Any]:
     """Train the bare loop for ``warmup + iters`` iterations; time the last ``iters``.
 
-    Args:
-        poses: ``(N, J, 2)`` training 2D poses on ``device``.
-
     Returns:
-        ``(samples, (wall, CPU) seconds, parameters)`` of the timed iterations.
+        dict of ``samples``, ``iter_s`` (seconds of each timed iteration), ``wall`` and ``cpu``
+        (seconds of all of them), ``data_s`` (per iteration: indexing the batch) and
+        ``params``.
     """
     import torch
-    step, modules = make_bare_step(model_cfg, optim_cfg, settings, device, args.amp_bf16)
-    params = sum(p.numel() for m in modules for p in m.parameters())
-    batch = args.batch_size
-    per_epoch = len(poses) // batch  # full batches only, as the Runner's sampler serves
-    order, pos = None, per_epoch
-    samples, start = 0, clock()
+    parts = build_parts(model_cfg).to(device).train()
+    step = BareStep(parts, bare_optimizers(parts, optim_cfg), amp)
+    num, batch = len(inputs['keypoints_2d']), args.batch_size
+    per_epoch = num // batch  # full batches only, as the Runner's sampler serves them
+    order, pos, iter_s, data_s, flops = None, per_epoch, [], [], 0
+    start = last = clock()
     for i in range(args.warmup + args.iters):
         if i == args.warmup:
             sync()
-            start = clock()
+            start = last = clock()
+        tic = time.perf_counter()
         if pos == per_epoch:  # a new shuffled epoch
-            order, pos = torch.randperm(len(poses), device=device), 0
-        step(poses[order[pos * batch:(pos + 1) * batch]])
+            order, pos = torch.randperm(num, device=device), 0
+        idx = order[pos * batch:(pos + 1) * batch]
+        data = {k: v[idx] for k, v in inputs.items()}
+        data_s.append(time.perf_counter() - tic)
+        if i == 0:  # a warm-up iteration: count the FLOPs of its matrix products
+            flops = count_flops(step, data)
+        else:
+            step(data)
         pos += 1
         if i >= args.warmup:
-            samples += batch
-    sync()
-    return samples, elapsed(start, clock()), params
+            sync()
+            now = clock()
+            iter_s.append(now[0] - last[0])
+            last = now
+    return dict(samples=batch * args.iters, iter_s=iter_s, wall=last[0] - start[0],
+                cpu=last[1] - start[1], data_s=data_s[args.warmup:], flops=flops,
+                params=sum(q.numel() for q in parts.parameters()))
 
 
-def check_same_step(model_cfg: Dict[str, Any], optim_cfg: Dict[str, Any],
-                    settings: Dict[str, Any], base_cfg, poses, device, steps: int = 2,
-                    width: int = 64, batch: int = 64) -> None:
-    """Check that the bare step still is ``Unsup3DLifter.train_step``, on narrow networks.
+def count_flops(step: Callable[[dict], Any], data: dict) -> int:
+    """FLOPs of one step's matrix products (``mm``, ``addmm``, ``bmm``), forward and backward.
 
-    Both start from the same weights and seed; the bare step draws its random numbers (flips,
-    dropout, cameras) in the model's order, so their losses must agree at every step (and with
-    them the Adam updates). Narrow networks keep this to a fraction of a second.
-
-    Raises:
-        RuntimeError: naming the step and both losses when they differ.
+    A dispatch mode of its own: ``torch.utils.flop_counter.FlopCounterMode`` tracks modules
+    with hooks that ``torch.autograd.grad`` (the R1 penalty) refuses.
     """
     import torch
-    from mmengine.optim import build_optim_wrapper
+    from torch.utils._python_dispatch import TorchDispatchMode
+    aten = torch.ops.aten
 
-    from mmpose.registry import MODELS
-    small = copy.deepcopy(model_cfg)
-    for key in ('lifter', 'discriminator'):
-        small[key]['width'] = width
-    model = MODELS.build(small).to(device).train()
-    optim_wrapper = build_optim_wrapper(model, base_cfg.optim_wrapper)
-    step, (lifter, disc) = make_bare_step(small, optim_cfg, settings, device, amp_bf16=False)
-    lifter.load_state_dict(model.lifter.state_dict())
-    disc.load_state_dict(model.discriminator.state_dict())
+    class MatmulFlops(TorchDispatchMode):
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            packet = func._overloadpacket
+            if packet in (aten.mm, aten.addmm, aten.bmm, aten.baddbmm):
+                a = args[1] if packet in (aten.addmm, aten.baddbmm) else args[0]
+                self.flops += 2 * a.numel() * out.shape[-1]  # 2 m k n (x batch)
+            return out
+
+    with MatmulFlops() as counter:
+        step(data)
+    return counter.flops
+
+
+def gemm_rate(batch: int, device, dtype, sync: Callable[[], None], width: int = 1024) -> float:
+    """FLOP/s of ``torch.mm`` at ``(batch x width) @ (width x width)``, the networks' main
+    product (best of a few, after one untimed call)."""
+    import torch
+    a = torch.randn(batch, width, device=device, dtype=dtype)
+    w = torch.randn(width, width, device=device, dtype=dtype)
+    best = float('inf')
+    for i in range(6):
+        sync()
+        tic = time.perf_counter()
+        torch.mm(a, w)
+        sync()
+        if i:
+            best = min(best, time.perf_counter() - tic)
+    return 2.0 * batch * width * width / best
+
+
+def compare_logs(step: int, model_log: Dict[str, Any], bare_log: Dict[str, Any],
+                 rtol: float) -> float:
+    """Largest relative difference of the terms both log; raises when they differ."""
+    model_terms = {k: float(v.detach()) for k, v in model_log.items() if k != 'loss'}
+    bare_terms = {k: float(v.detach()) for k, v in bare_log.items()}
+    if set(model_terms) != set(bare_terms):
+        raise RuntimeError(f'The bare step logs {sorted(bare_terms)}, Unsup3DLifter.train_step '
+                           f'{sorted(model_terms)} at step {step}: update BareStep')
+    worst = 0.0
+    for key, ref in model_terms.items():
+        diff = abs(bare_terms[key] - ref) / max(abs(ref), 1e-12)
+        worst = max(worst, diff)
+        if diff > rtol:
+            raise RuntimeError(
+                f'The bare step is no longer the model\'s: {key} at step {step} is '
+                f'{bare_terms[key]:.8g}, Unsup3DLifter.train_step gives {ref:.8g} (relative '
+                f'difference {diff:.2e} > {rtol:g}); update BareStep (or pass --skip-check)')
+    return worst
+
+
+def check_same_step(cfg, model_cfg: Dict[str, Any], inputs: Dict[str, Any], device,
+                    rtol: float = 1e-5, steps: int = 3, width: int = 32,
+                    batch: int = 64) -> float:
+    """Check that :class:`BareStep` still is ``Unsup3DLifter.train_step``, on narrow networks.
+
+    Both start from the same weights and seed and draw their random numbers in the same
+    order, so every logged term must agree at every step (and with them the optimizer
+    updates). Narrow networks keep this to a fraction of a second.
+
+    Returns:
+        The largest relative difference seen.
+
+    Raises:
+        RuntimeError: naming the term, the step and both values when they differ.
+    """
+    import contextlib
+
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    small = sized_model_cfg(model_cfg, 'config', width)
+    model = _registry('MODELS').build(copy.deepcopy(small)).to(device).train()
+    optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    parts = build_parts(small).to(device).train()
+    missing = parts.load_state_dict(model.state_dict(), strict=False).missing_keys
+    if missing:
+        raise RuntimeError(f'The bare parts have weights the model lacks: {missing}')
+    step = BareStep(parts, bare_optimizers(parts, cfg.optim_wrapper.to_dict()),
+                    contextlib.nullcontext)
+    worst = 0.0
     for i in range(steps):
-        kpts = poses[i * batch:(i + 1) * batch]
+        data = {k: v[i * batch:(i + 1) * batch] for k, v in inputs.items()}
         torch.manual_seed(i)
-        log = model.train_step({'inputs': {'keypoints_2d': kpts.clone()}}, optim_wrapper)
+        model_log = model.train_step({'inputs': {k: v.clone() for k, v in data.items()}},
+                                     optim_wrapper)
         torch.manual_seed(i)
-        g_bare, d_bare = step(kpts.clone())
-        # The model logs each term: loss_2d, loss_3d, loss_adv; loss_disc, loss_disc_r1.
-        d_model = sum(v for k, v in log.items() if k.startswith('loss_disc')).detach()
-        g_model = sum(v for k, v in log.items() if 'loss' in k and k != 'loss' and
-                      not k.startswith('loss_disc')).detach()
-        for name, ours, theirs in (('generator', g_bare, g_model),
-                                   ('discriminator', d_bare, d_model)):
-            if not torch.allclose(ours, theirs.to(ours), rtol=1e-4, atol=1e-6):
-                raise RuntimeError(
-                    f'The bare loop is no longer the model\'s step: {name} loss at step {i} is '
-                    f'{float(ours):.6g}, Unsup3DLifter.train_step gives {float(theirs):.6g}; '
-                    'update make_bare_step to the model (or pass --skip-check)')
+        bare_log = step({k: v.clone() for k, v in data.items()})
+        worst = max(worst, compare_logs(i, model_log, bare_log, rtol))
+    return worst
 
 
 # ---------------------------------------------------------------------------- MMEngine Runner
-def make_step_clock(warmup: int, iters: int, sync: Callable[[], None]):
-    """A hook timing iterations ``warmup .. warmup + iters - 1`` of a train loop."""
+def make_step_clock(warmup: int, sync: Callable[[], None]):
+    """A hook timing each train iteration from ``warmup`` on, and its data loading."""
     from mmengine.hooks import Hook
 
     class StepClock(Hook):
-        """Timestamps at ``after_train_iter``; register it with the lowest priority.
+        """Timestamps at ``after_train_iter`` and ``before_train_iter``; register it LOWEST.
 
-        From the end of the last warm-up iteration to the end of the last one, so every
-        timed iteration is counted whole (the loop fetches the batch before
-        ``before_train_iter``) and ends after the other hooks' ``after_train_iter``.
+        ``after_train_iter`` of iteration ``i - 1`` to that of ``i`` is iteration ``i`` whole
+        (the loop fetches the batch before ``before_train_iter``; the other hooks'
+        ``after_train_iter`` run first); up to ``before_train_iter`` of ``i`` is its data.
         """
 
         def __init__(self) -> None:
-            self.start: Optional[Tuple[float, float]] = None
-            self.stop: Optional[Tuple[float, float]] = None
+            self.marks: List[Tuple[float, float]] = []
+            self.data_s: List[float] = []
             self.samples = 0
+
+        def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+            if batch_idx >= warmup:
+                self.data_s.append(time.perf_counter() - self.marks[-1][0])
 
         def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                              outputs=None) -> None:
             if batch_idx >= warmup:
                 self.samples += len(data_batch['inputs']['keypoints_2d'])
-            if batch_idx == warmup - 1:
+            if batch_idx >= warmup - 1:
                 sync()
-                self.start = clock()
-            elif batch_idx == warmup + iters - 1:
-                sync()
-                self.stop = clock()
+                self.marks.append(clock())
 
     return StepClock()
 
 
-def runner_config(base_cfg, args, work_dir: str, run: int):
+def time_preprocessor(model) -> List[float]:
+    """Seconds of every ``model.data_preprocessor`` call from now on (the list fills up)."""
+    spans: List[float] = []
+    preprocessor = model.data_preprocessor
+    forward = preprocessor.forward
+
+    def timed(*args, **kwargs):
+        tic = time.perf_counter()
+        out = forward(*args, **kwargs)
+        spans.append(time.perf_counter() - tic)
+        return out
+
+    preprocessor.forward = timed  # nn.Module.__call__ looks forward up on the instance
+    return spans
+
+
+def runner_config(cfg, args, work_dir: str, run: int):
     """The Runner's config: ``warmup + iters`` iterations, nothing else than training."""
-    cfg = copy.deepcopy(base_cfg)
+    cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     # Runners built in the same second would otherwise share MMEngine's global instances.
     cfg.experiment_name = f'train_step_throughput_{run}_{uuid.uuid4().hex[:8]}'
     cfg.visualizer.name = cfg.experiment_name
     cfg.log_level = 'WARNING'  # no config/environment dump on stdout
     max_iters = args.warmup + args.iters
-    cfg.train_dataloader.batch_size = args.batch_size
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    # MMEngine's sampler for iteration-based loops: one endless shuffled stream of full
-    # batches. The config's DefaultSampler would restart the loader every few batches on this
-    # small dataset, with a warning each time.
-    cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
+    cfg.train_dataloader.update(batch_size=args.batch_size, num_workers=0,
+                                persistent_workers=False,
+                                # One endless shuffled stream of full batches: the config's
+                                # DefaultSampler would restart the loader every few batches.
+                                sampler=dict(type='InfiniteSampler', shuffle=True))
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                          val_interval=max_iters + 1)
     for split in ('val', 'test'):
         cfg[f'{split}_cfg'] = cfg[f'{split}_dataloader'] = cfg[f'{split}_evaluator'] = None
     cfg.default_hooks.checkpoint = None  # no checkpoint written inside the timed span
-    cfg.default_hooks.logger.interval = max_iters + 1  # logging rare: no line in the run
+    cfg.default_hooks.logger.interval = max_iters + 1  # no log line inside the timed span
     cfg.log_processor.by_epoch = False
     cfg.launcher = 'none'
     cfg.resume, cfg.load_from = False, None
     if args.amp_bf16:
-        for key, entry in cfg.optim_wrapper.items():
+        wrappers = cfg.optim_wrapper.items() if 'constructor' in cfg.optim_wrapper else \
+            [('', cfg.optim_wrapper)]
+        for key, entry in wrappers:
             if key != 'constructor':
-                entry.type = 'AmpOptimWrapper'
-                entry.dtype = 'bfloat16'
-                # bf16 has float32's range: no loss scaling (and no per-step inf check, which
+                # bf16 has float32's range: no loss scaling (nor its per-step inf check, which
                 # the bare loop does not have either).
-                entry.loss_scale = dict(enabled=False)
+                entry.update(type='AmpOptimWrapper', dtype='bfloat16',
+                             loss_scale=dict(enabled=False))
     return cfg
 
 
-def run_runner(base_cfg, args, work_dir: str, run: int, sync: Callable[[], None]
-               ) -> Tuple[int, Tuple[float, float]]:
-    """``runner.train()``; returns ``(samples, (wall, CPU) seconds)`` of the timed iterations."""
+def run_runner(cfg, args, work_dir: str, run: int, sync) -> Dict[str, Any]:
+    """``runner.train()``; the timings of :func:`run_bare` (``data_s``: DataLoader and the
+    hooks before the step, ``prep_s``: ``data_preprocessor``)."""
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(runner_config(base_cfg, args, work_dir, run))
-    step_clock = make_step_clock(args.warmup, args.iters, sync)
+    runner = Runner.from_cfg(runner_config(cfg, args, work_dir, run))
+    step_clock = make_step_clock(args.warmup, sync)
     runner.register_hook(step_clock, priority='LOWEST')
+    prep_s = time_preprocessor(runner.model)
     runner.train()
-    if step_clock.start is None or step_clock.stop is None:
+    marks = step_clock.marks
+    if len(marks) != args.iters + 1:
         raise RuntimeError(f'The Runner ran {runner.iter} of {args.warmup + args.iters} '
-                           'iterations: the timing hook saw no start or no end')
-    return step_clock.samples, elapsed(step_clock.start, step_clock.stop)
+                           'iterations: the timing hook saw too few')
+    return dict(samples=step_clock.samples, wall=marks[-1][0] - marks[0][0],
+                cpu=marks[-1][1] - marks[0][1],
+                iter_s=[b[0] - a[0] for a, b in zip(marks, marks[1:])],
+                data_s=step_clock.data_s, prep_s=prep_s[-args.iters:])
 
 
 # ---------------------------------------------------------------------------- main
+def median_rate(run: Dict[str, Any], batch: int) -> float:
+    """Samples/s at the run's median iteration time."""
+    return batch / statistics.median(run['iter_s'])
+
+
+def alternate(cfg, model_cfg, inputs, args, device, sync, amp, tmp: str) -> Dict[str, list]:
+    """``--repeats`` pairs of (bare, runner) runs; prints a line per pair."""
+    import torch
+    runs: Dict[str, list] = {'bare': [], 'runner': []}
+    for r in range(args.repeats):
+        torch.manual_seed(r)
+        runs['bare'].append(run_bare(model_cfg, cfg.optim_wrapper.to_dict(), inputs, args,
+                                     device, sync, amp))
+        gc.collect()
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+        runs['runner'].append(run_runner(cfg, args, osp.join(tmp, f'runner_{r}'), r, sync))
+        gc.collect()
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+        bare, runner = runs['bare'][-1], runs['runner'][-1]
+        print(f'repeat {r + 1}/{args.repeats}: bare {median_rate(bare, args.batch_size):,.0f} '
+              f'samples/s (CPU {bare["cpu"] / bare["wall"]:.2f} s/s), runner '
+              f'{median_rate(runner, args.batch_size):,.0f} samples/s (CPU '
+              f'{runner["cpu"] / runner["wall"]:.2f} s/s); {bare["params"] / 1e6:.1f} M '
+              'parameters', flush=True)
+    return runs
+
+
+def pooled(runs: List[Dict[str, Any]], key: str) -> List[float]:
+    return [x for run in runs for x in run[key]]
+
+
+def report(runs: Dict[str, list], args) -> bool:
+    """Print the figures and thresholds; True when both thresholds are met."""
+    batch = args.batch_size
+    rate = {k: batch / statistics.median(pooled(v, 'iter_s')) for k, v in runs.items()}
+    total = {k: [sum(r[f] for r in v) for f in ('samples', 'wall', 'cpu')]
+             for k, v in runs.items()}
+    cpu_ratio = (total['runner'][0] / total['runner'][2]) / (total['bare'][0] / total['bare'][2])
+    print(f'bare PyTorch: {rate["bare"]:,.0f} samples/s; Runner: {rate["runner"]:,.0f} '
+          f'samples/s (median of {len(pooled(runs["bare"], "iter_s"))} iterations each); '
+          f'totals: bare {total["bare"][0] / total["bare"][1]:,.0f}, Runner '
+          f'{total["runner"][0] / total["runner"][1]:,.0f} samples/s; ratio by process CPU '
+          f'time {cpu_ratio:.3f}')
+    flops = runs['bare'][0]['flops']
+    print(f'bare step: {flops / 1e9:.1f} GFLOP of matrix products per step (forward and '
+          f'backward) = {flops * rate["bare"] / batch / 1e9:.1f} GFLOP/s, '
+          f'{flops * rate["bare"] / batch / args.gemm_rate:.2f} of this device\'s GEMM rate '
+          f'({args.gemm_rate / 1e9:.1f} GFLOP/s: torch.mm {batch} x 1024 x 1024)')
+    data_ok = report_data_path(runs, args.max_data_fraction)
+    for name in ('runner', 'bare'):
+        print(f'Human3.6M-sized epoch ({H36M_TRAIN_POSES:,} poses) at the {name} rate: '
+              f'{H36M_TRAIN_POSES / rate[name] / 60:.1f} min (extrapolated)')
+    ratio = rate['runner'] / rate['bare']
+    ok = ratio >= args.min_ratio
+    print(f'ratio runner/bare: {ratio:.3f} (need >= {args.min_ratio:g}): '
+          f'{"OK" if ok else "FAIL: the Runner costs more than allowed"}')
+    return ok and data_ok
+
+
+def report_data_path(runs: Dict[str, list], max_fraction: float) -> bool:
+    """Print the Runner's data path per step (medians); True when within ``max_fraction``."""
+    step = statistics.median(pooled(runs['runner'], 'iter_s'))
+    data = statistics.median(pooled(runs['runner'], 'data_s'))
+    prep = statistics.median(pooled(runs['runner'], 'prep_s'))
+    index = statistics.median(pooled(runs['bare'], 'data_s'))
+    frac = (data + prep) / step
+    ok = frac <= max_fraction
+    print(f'data path of the Runner: DataLoader {data * 1e3:.2f} ms + data_preprocessor '
+          f'{prep * 1e3:.2f} ms per step of {step * 1e3:.1f} ms = {frac:.1%} (need <= '
+          f'{max_fraction:.0%}: {"OK" if ok else "FAIL"}); bare loop: indexing the batch '
+          f'{index * 1e3:.2f} ms')
+    return ok
+
+
+def setup(args):
+    """Device, sync and autocast; CUDA hidden for ``--device cpu`` (MMEngine's Runner takes
+    CUDA whenever it is visible), before anything initialises it."""
+    if args.device is not None and args.device.startswith('cpu'):
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    import torch
+    from _common import autocast, make_sync, resolve_device
+    device = resolve_device(args.parser, args.device, args.amp_bf16)
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)  # the Runner's model.to('cuda') uses this one
+    if args.iters is None:  # a CUDA step takes milliseconds, a CPU one seconds
+        args.iters = 200 if device.type == 'cuda' else 10
+    return device, make_sync(device), autocast(device, args.amp_bf16)
+
+
+def describe(cfg, model_cfg, dataset, args) -> str:
+    """The measured model and loop, in one line."""
+    nets = ', '.join(f'{name} {model_cfg[name]["type"]} {model_cfg[name].get("width")} x '
+                     f'{model_cfg[name].get("num_blocks", model_cfg[name].get("num_layers"))}'
+                     for name in NETWORKS if model_cfg.get(name))
+    losses = [c['type'] for c in model_cfg.get('cycle_losses', [])]
+    gans = [model_cfg[k].get('gan_type', 'vanilla') for k in ('gan_loss', 'temporal_gan_loss')
+            if model_cfg.get(k)]
+    return (f'config {osp.relpath(args.config, REPO)} (--arch {args.arch}'
+            f'{"" if args.width is None else f", --width {args.width}"}): {nets}; cycle '
+            f'losses {losses}; GAN {gans}; batch {args.batch_size}; {len(dataset)} training '
+            f'poses; {args.warmup} warm-up + {args.iters} timed iterations, {args.repeats} '
+            'repeat(s)')
+
+
 def main() -> int:
     args = parse_args()
     # A plain SIGTERM ends Python without unwinding: exit through SystemExit instead, so the
     # temporary work folder of the Runners is removed as on Ctrl-C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    if args.device is not None and args.device.startswith('cpu'):
-        # MMEngine's Runner takes CUDA whenever it is visible; hide it before anything
-        # initialises CUDA, so that both loops run on the CPU.
-        os.environ['CUDA_VISIBLE_DEVICES'] = ''
-    import mmengine
-    import torch
-
-    from mmpose.registry import DATASETS
+    device, sync, amp = setup(args)
+    from mmengine.config import Config
+    from _common import describe_machine
     from mmunsup3d.utils import register_all_modules
     register_all_modules()
-
-    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if device.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise RuntimeError(f'--device {args.device}: CUDA is not available')
-        if device.index is not None:
-            torch.cuda.set_device(device)  # the Runner's model.to('cuda') uses this one
-        device = torch.device('cuda', torch.cuda.current_device())
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = 'CPU'
-    if args.amp_bf16 and device.type != 'cuda':
-        raise RuntimeError('--amp-bf16 needs a CUDA device (MMEngine\'s AmpOptimWrapper '
-                           f'refuses the CPU); got --device {device}')
-    if args.iters is None:  # a CUDA step takes milliseconds, a CPU one seconds
-        args.iters = 200 if device.type == 'cuda' else 20
-
-    def sync() -> None:
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-
-    print(f'torch {torch.__version__}, mmengine {mmengine.__version__}; '
-          f'{torch.get_num_threads()} CPU thread(s) (OMP_NUM_THREADS='
-          f'{os.environ.get("OMP_NUM_THREADS", "unset")}, {os.cpu_count()} cores); '
-          f'device {device} [{name}]; bf16 autocast {"on" if args.amp_bf16 else "off"}')
-
+    print(describe_machine(device, args.amp_bf16))
+    cfg = Config.fromfile(args.config)
+    cfg.model = sized_model_cfg(cfg.model.to_dict(), args.arch, args.width)
+    dataset = _registry('DATASETS').build(copy.deepcopy(cfg.train_dataloader.dataset))
+    if args.batch_size > len(dataset):
+        args.parser.error(f'--batch-size {args.batch_size} is larger than the training set '
+                          f'({len(dataset)} poses)')
+    inputs = training_inputs(dataset, device)
+    if not args.skip_check:
+        worst = check_same_step(cfg, cfg.model.to_dict(), inputs, device, args.check_rtol)
+        print(f'check: the bare step gives Unsup3DLifter.train_step\'s losses (3 steps, '
+              f'largest relative difference {worst:.1e}, tolerance {args.check_rtol:g})')
+    print(describe(cfg, cfg.model.to_dict(), dataset, args))
+    import torch
+    args.gemm_rate = gemm_rate(args.batch_size, device,
+                               torch.bfloat16 if args.amp_bf16 else torch.float32, sync)
     with tempfile.TemporaryDirectory(prefix='train_step_throughput_') as tmp:
-        base_cfg = compose_config(tmp)
-        model_cfg = base_cfg.model.to_dict()
-        optim_cfg = base_cfg.optim_wrapper.to_dict()
-        settings = bare_settings(model_cfg)
-        # The bare loop's data: the Runner's training set, in memory on the device.
-        dataset = DATASETS.build(base_cfg.train_dataloader.dataset)
-        if args.batch_size > len(dataset):
-            raise ValueError(f'--batch-size {args.batch_size} is larger than the training set '
-                             f'({len(dataset)} poses of {dataset.data_file})')
-        poses = torch.from_numpy(dataset.arrays['keypoints_2d']).to(device)
-        if not args.skip_check:
-            check_same_step(model_cfg, optim_cfg, settings, base_cfg, poses, device)
-            print('check: the bare step reproduces Unsup3DLifter.train_step\'s losses')
-        lifter, disc = model_cfg['lifter'], model_cfg['discriminator']
-        print(f'model: {lifter["type"]} {lifter.get("width")} x {lifter.get("num_blocks")} '
-              f'blocks, {disc["type"]} {disc.get("width")} x {disc.get("num_blocks")} blocks, '
-              f'flip {settings["flip_prob"]:g}, R1 weight {settings["r1"]:g}; batch '
-              f'{args.batch_size}; {len(dataset)} training poses; '
-              f'{args.warmup} warm-up + {args.iters} timed iterations, '
-              f'{args.repeats} repeat(s)')
-
-        # Per loop: samples, wall seconds, CPU seconds.
-        totals = {'bare': [0, 0.0, 0.0], 'runner': [0, 0.0, 0.0]}
-        for r in range(args.repeats):
-            torch.manual_seed(r)
-            samples, (wall, cpu), params = run_bare(model_cfg, optim_cfg, settings, poses,
-                                                    args, device, sync)
-            totals['bare'] = [a + b for a, b in zip(totals['bare'], (samples, wall, cpu))]
-            line = f'repeat {r + 1}/{args.repeats}: bare {samples / wall:,.0f} samples/s ' \
-                   f'(CPU {cpu / wall:.2f} s/s)'
-            gc.collect()
-            if device.type == 'cuda':
-                torch.cuda.empty_cache()
-            samples, (wall, cpu) = run_runner(base_cfg, args, osp.join(tmp, f'runner_{r}'), r,
-                                              sync)
-            totals['runner'] = [a + b for a, b in zip(totals['runner'], (samples, wall, cpu))]
-            gc.collect()
-            if device.type == 'cuda':
-                torch.cuda.empty_cache()
-            print(f'{line}, runner {samples / wall:,.0f} samples/s (CPU {cpu / wall:.2f} s/s); '
-                  f'{params / 1e6:.1f} M parameters', flush=True)
-
-    (n_bare, wall_bare, cpu_bare), (n_runner, wall_runner, cpu_runner) = \
-        totals['bare'], totals['runner']
-    bare, runner = n_bare / wall_bare, n_runner / wall_runner
-    ratio = runner / bare
-    ok = ratio >= args.min_ratio
-    print(f'bare PyTorch: {bare:,.0f} samples/s; Runner: {runner:,.0f} samples/s '
-          f'({n_bare:,} and {n_runner:,} samples over {args.repeats} repeat(s))')
-    # Samples per CPU-second: what the ratio would be if no other process took a core.
-    print(f'by process CPU time: bare {n_bare / cpu_bare:,.0f}, Runner '
-          f'{n_runner / cpu_runner:,.0f} samples per CPU-second, ratio '
-          f'{(n_runner / cpu_runner) / (n_bare / cpu_bare):.3f}')
-    print(f'ratio runner/bare: {ratio:.3f} (need >= {args.min_ratio:g}): '
-          f'{"OK" if ok else "FAIL: the Runner costs more than allowed"}')
-    return 0 if ok else 1
+        runs = alternate(cfg, cfg.model.to_dict(), inputs, args, device, sync, amp, tmp)
+    return 0 if report(runs, args) else 1
 
 
 if __name__ == '__main__':
