@@ -30,7 +30,7 @@ from typing import Any, Optional
 import torch
 
 from .checkpoint import MapLocation, safe_torch_load, safe_torch_load_bytes
-from .zoo import hash_prefix_of
+from .file_names import hash_prefix_of
 
 __all__ = ['register_safe_checkpoint_loaders', 'hub_cached_file', 'HashMismatchError']
 

@@ -48,9 +48,10 @@ except ImportError:  # pragma: no cover - Windows: no cross-process lock, see _c
 
 import yaml
 
+from .file_names import hash_prefix_of
 from .paths import project_roots
 
-__all__ = ['download_checkpoint', 'hash_prefix_of', 'resolve_model', 'list_models', 'zoo_table', 'default_cache_dir',
+__all__ = ['download_checkpoint', 'resolve_model', 'list_models', 'zoo_table', 'default_cache_dir',
            'sha256sum', 'DownloadError', 'ZOO_BASE_URL', 'WEIGHTS_DIR', 'ZOO_URL_ENV', 'CACHE_DIR_ENV', 'DEADLINE_ENV', 'MAX_BYTES_ENV',
            'DEFAULT_DEADLINE', 'DEFAULT_MAX_BYTES']
 
@@ -66,24 +67,11 @@ DEADLINE_ENV = 'MMUNSUP3D_DOWNLOAD_DEADLINE'
 MAX_BYTES_ENV = 'MMUNSUP3D_DOWNLOAD_MAX_BYTES'
 DEFAULT_DEADLINE = 600.0  # seconds for a whole download_checkpoint call
 DEFAULT_MAX_BYTES = 1 << 30  # size cap when the expected size is unknown
-#: The sha256 prefix a checkpoint's file name carries: ``-<hex>`` before the extension
-#: (``resnet50-0676ba61.pth``) or before OpenMMLab's date suffix (``...-e48f03d0_20230504.pth``).
-_HASH_IN_NAME = re.compile(r'-([0-9a-f]{8,64})(?:_\d{8})?\.[A-Za-z0-9]+$')
 _CHUNK = 1 << 16
 
 
 class DownloadError(RuntimeError):
     """A checkpoint could not be downloaded or verified; the message names the URL and cause."""
-
-
-def hash_prefix_of(filename: str) -> Optional[str]:
-    """The sha256 prefix an OpenMMLab / torch hub file name carries, or ``None``.
-
-    ``rtmpose-m_..._420e-256x192-e48f03d0_20230504.pth`` -> ``e48f03d0``;
-    ``resnet50-0676ba61.pth`` -> ``0676ba61``; ``model.pth`` -> ``None``.
-    """
-    match = _HASH_IN_NAME.search(filename)
-    return match.group(1) if match else None
 
 
 def _find_root() -> str:

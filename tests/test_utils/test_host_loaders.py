@@ -22,7 +22,8 @@ import mmunsup3d  # noqa: F401  (replaces MMEngine's loaders)
 from helpers import REPO
 from mmunsup3d.utils.checkpoint import UnsafeCheckpointError
 from mmunsup3d.utils.host_loaders import HashMismatchError
-from mmunsup3d.utils.zoo import hash_prefix_of, sha256sum
+from mmunsup3d.utils.file_names import hash_prefix_of
+from mmunsup3d.utils.zoo import sha256sum
 
 POSELIFTER = osp.join(REPO, 'configs', 'mmpose_poselifter',
                       'poselifter_reslifter-regression_1xb256-20e_pybullet-mocap.py')
