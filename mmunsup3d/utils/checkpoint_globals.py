@@ -37,7 +37,7 @@ import torch
 from mmengine.config import ConfigDict
 from mmengine.logging import HistoryBuffer
 
-from .safe_pickle import _dtype_problem as dtype_problem  # noqa: PLC2701
+from .safe_pickle import dtype_problem
 
 __all__ = ['checkpoint_safe_globals', 'checkpoint_globals', 'plain_values']
 

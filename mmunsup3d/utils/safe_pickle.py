@@ -69,7 +69,7 @@ import numpy as np
 
 __all__ = [
     'UnsafePickleError', 'RestrictedUnpickler', 'safe_load', 'safe_loads', 'load_npy',
-    'npz_array', 'open_npz', 'MAX_STREAM_BYTES'
+    'npz_array', 'open_npz', 'dtype_problem', 'MAX_STREAM_BYTES'
 ]
 
 # NumPy dtype kinds a pickle may contain: bool, int, uint, float, complex, bytes_, str_.
@@ -115,7 +115,7 @@ _numeric = _numpy_module('numpy._core.numeric', 'numpy.core.numeric')
 _allowed_dtype_classes = {type(np.dtype(c)) for c in _TYPE_CHARS}
 
 
-def _dtype_problem(dtype: Any) -> Optional[str]:
+def dtype_problem(dtype: Any) -> Optional[str]:
     """Why ``dtype`` may not appear in a pickle, or ``None`` if it may."""
     if not isinstance(dtype, np.dtype):
         return f'a dtype argument of type {type(dtype).__name__}'
@@ -293,7 +293,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 raise self.refuse(f'array data of type {type(state[4]).__name__}')
         inst.__setstate__(state)
         self.stack.pop()
-        problem = _dtype_problem(inst.dtype if isinstance(inst, np.ndarray) else inst)
+        problem = dtype_problem(inst.dtype if isinstance(inst, np.ndarray) else inst)
         if problem is not None:
             raise self.refuse(problem)
 
@@ -330,7 +330,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 dtype = np.dtype(dtype)
             except TypeError as e:
                 raise self.refuse(f'dtype {dtype!r} ({e})') from None
-        problem = _dtype_problem(dtype)
+        problem = dtype_problem(dtype)
         if problem is not None:
             raise self.refuse(problem)
         self._unbuilt.pop(id(dtype), None)
@@ -348,7 +348,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             dtype = np.dtype(obj, bool(align), True)
         except TypeError as e:
             raise self.refuse(f'dtype {obj!r} ({e})') from None
-        problem = _dtype_problem(dtype)
+        problem = dtype_problem(dtype)
         if problem is not None:
             raise self.refuse(problem)
         self._unbuilt[id(dtype)] = dtype
@@ -432,11 +432,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             elif kind in (str, bytes, bytearray, int, float, complex, bool, type(None)):
                 pass
             elif kind is np.ndarray or isinstance(obj, np.generic):
-                problem = _dtype_problem(obj.dtype)
+                problem = dtype_problem(obj.dtype)
                 if problem is not None:
                     raise self.refuse(problem)
             elif isinstance(obj, np.dtype):
-                problem = _dtype_problem(obj)
+                problem = dtype_problem(obj)
                 if problem is not None:
                     raise self.refuse(problem)
             elif isinstance(obj, type) and (obj is np.ndarray or obj in _allowed_dtype_classes):
