@@ -15,6 +15,16 @@ def _register():
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for the duration of a test, then the old count."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def repo_root():
     return REPO
 

@@ -28,6 +28,7 @@ that can be misused is allow-listed through a guarded stand-in under the *same* 
   turns the object into a real ``HistoryBuffer``.
 """
 import contextlib
+import functools
 import pickle
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Tuple, Union
@@ -46,6 +47,10 @@ SafeGlobal = Union[Callable, Tuple[Callable, str]]
 _MULTIARRAY = ('numpy.core.multiarray', 'numpy._core.multiarray')
 _STATISTICS = ('min', 'max', 'current', 'mean')
 _LOCK = threading.RLock()  # adding/removing torch's user globals is not thread-safe
+try:
+    from numpy._core.multiarray import scalar as _NUMPY_SCALAR
+except ImportError:  # NumPy 1
+    from numpy.core.multiarray import scalar as _NUMPY_SCALAR
 
 
 def _refuse(what: str) -> None:
@@ -79,7 +84,7 @@ def _scalar(dtype: Any, *args: Any) -> np.generic:
     problem = dtype_problem(dtype)
     if problem:
         _refuse(f'a NumPy scalar of {problem}')
-    return _numpy_scalar()(dtype, *args)
+    return _NUMPY_SCALAR(dtype, *args)
 
 
 def _dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
@@ -111,6 +116,7 @@ def _bytes(*args: Any) -> bytes:
     return b''
 
 
+@functools.lru_cache(maxsize=1)
 def _history_buffer_fields() -> frozenset:
     return frozenset(HistoryBuffer().__dict__)
 
@@ -139,19 +145,12 @@ class _LoadedHistoryBuffer(HistoryBuffer):
         self.__class__ = HistoryBuffer
 
 
-def _numpy_scalar() -> Callable:
-    try:
-        from numpy._core.multiarray import scalar
-    except ImportError:  # NumPy 1
-        from numpy.core.multiarray import scalar
-    return scalar
-
-
 def checkpoint_safe_globals() -> List[SafeGlobal]:
     """The globals a checkpoint may name, as ``(object, "module.name")`` pairs (see module doc).
 
-    Plain objects are the NumPy DType classes (``dtype.__setstate__`` is only reached through
-    :func:`_dtype`), ``ConfigDict`` (rebuilt by calling it with a dict), ``frozenset`` and
+    Plain objects are the NumPy DType classes (torch only builds allow-listed types; a dtype
+    whose state a file corrupted is refused by :class:`_CheckedArray` before any array uses it,
+    and by :func:`plain_values` anywhere else), ``ConfigDict`` (rebuilt by calling it with a dict), ``frozenset`` and
     :class:`_CheckedArray` (so torch lets it be built).
     """
     guarded: List[SafeGlobal] = []

@@ -20,13 +20,8 @@ CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'unsup3d', '*.py')) +
                  glob.glob(osp.join(REPO, 'configs', 'unsup3d', 'zoo_h36m', '*.py')))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Narrow networks: a second thread only waits for a core on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Narrow networks: a second thread only waits for a core on a shared machine.
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

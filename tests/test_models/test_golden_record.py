@@ -60,15 +60,6 @@ def golden():
     return GOLDEN.load()
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread (as the record) for the duration of a test, then the old count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def recorded():
     threads = torch.get_num_threads()
